@@ -1,0 +1,711 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+/// <summary>
+/// A channel between tasklets, plain async code and OS threads: unbuffered (a rendezvous), buffered, or
+/// unbounded. Thread-safe. See DESIGN.md, "Channels", "Close" and "Nothing is lost".
+/// </summary>
+/// <typeparam name="T">The item type.</typeparam>
+/// <remarks>
+/// <para><b>Invariants</b> (hold whenever <c>_gate</c> is free; Go's <c>hchan</c> invariants):</para>
+/// <list type="bullet">
+/// <item>At most one of <c>_senders</c> and <c>_receivers</c> holds live nodes (nodes whose wait can still be
+/// claimed), except that one select may have a send and a receive case on the same channel.</item>
+/// <item><c>_buffer.Count &gt; 0</c> implies no live receiver is queued; a live sender is queued only when the
+/// buffer is full (capacity 0 counts as always full).</item>
+/// <item>A queued node is either live, or its wait was claimed by someone else (kill, timeout, cancellation, a
+/// partner on another channel of the same select); such a node never takes or gives an item, and its owner
+/// withdraws it when it resumes.</item>
+/// </list>
+/// <para><b>Locking</b>: <c>_gate</c> is held only to pair a party with a node or a buffer slot. Partners are woken,
+/// and user code runs, after it is released.</para>
+/// <para><b>Handoff</b>: a party that finds a live partner node claims the partner's wait (CAS), moves the item
+/// directly between them, and wakes the partner after releasing the gate; an item never passes through the
+/// buffer while a receiver waits (no barging).</para>
+/// </remarks>
+[DebuggerDisplay("{DebuggerDisplay,nq}")]
+public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
+{
+    private static long s_nextId;
+
+    private readonly long _id = Interlocked.Increment(ref s_nextId);
+    private readonly Lock _gate = new();
+    private readonly int _capacity; // 0 unbuffered, -1 unbounded
+
+    // All under _gate.
+    private Deque<T> _buffer;
+    private WaitQueue _senders;
+    private WaitQueue _receivers;
+    private Queue<Exception>? _errors;
+    private bool _closed;
+
+    // Set once, never cleared: a party outside a Run() scheduler's tasklets used the channel.
+    private volatile bool _external;
+    private volatile ChannelPreference _preference;
+
+    /// <summary>Creates an unbuffered channel (capacity 0, a rendezvous) or a buffered one.</summary>
+    /// <param name="capacity">0 for a rendezvous: a send completes when a receiver took the item. n &gt; 0 buffers n items.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is negative; use <see cref="CreateUnbounded"/> for a channel whose sends never block.</exception>
+    public Channel(int capacity = 0)
+    {
+        if (capacity < 0)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(capacity), capacity, Strings.NegativeCapacity);
+        }
+
+        _capacity = capacity;
+        _buffer = new Deque<T>(capacity == 0 ? 0 : Math.Min(capacity, 64));
+        InitExternal();
+    }
+
+    private Channel(bool unbounded)
+    {
+        Debug.Assert(unbounded);
+        _capacity = -1;
+        _buffer = new Deque<T>(16);
+        InitExternal();
+    }
+
+    /// <summary>Creates an unbounded channel: sends never block (goless's "async" channel).</summary>
+    /// <returns>The channel.</returns>
+    public static Channel<T> CreateUnbounded() => new(unbounded: true);
+
+    /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>The buffer size: 0 for unbuffered, n for buffered, -1 for unbounded.</summary>
+    public int Capacity => _capacity;
+
+    /// <summary>The number of buffered items.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _buffer.Count;
+            }
+        }
+    }
+
+    /// <summary>Blocked senders minus blocked receivers (Stackless): &gt; 0 senders wait, &lt; 0 receivers wait.</summary>
+    public int Balance
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _senders.CountLive() - _receivers.CountLive();
+            }
+        }
+    }
+
+    /// <summary>Who runs first after a handoff wakes a blocked partner. Default <see cref="ChannelPreference.Neither"/>.</summary>
+    public ChannelPreference Preference
+    {
+        get => _preference;
+        set
+        {
+            if (value is not (ChannelPreference.Neither or ChannelPreference.Receiver or ChannelPreference.Sender))
+            {
+                ThrowHelper.ThrowArgumentOutOfRange(nameof(value), value, Strings.BadPreference);
+            }
+
+            _preference = value;
+        }
+    }
+
+    /// <summary>True once <see cref="Close"/> was called (buffered items may still be received).</summary>
+    public bool IsClosed
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _closed;
+            }
+        }
+    }
+
+    long IChannel.Id => _id;
+
+    Lock IChannel.Gate => _gate;
+
+    bool IChannel.IsExternal => _external;
+
+    private string DebuggerDisplay => $"{Describe()}, balance {Balance}{(IsClosed ? ", closed" : string.Empty)}";
+
+    // ---------------------------------------------------------------- send
+
+    /// <summary>Sends an item, waiting while the channel cannot take it.</summary>
+    /// <param name="item">The item.</param>
+    /// <param name="cancellationToken">Cancels the wait; a cancelled send delivered nothing.</param>
+    /// <returns>Completes when the item was taken by a receiver (unbuffered) or buffered.</returns>
+    /// <remarks>
+    /// Unbuffered: completes when a receiver has the item. Buffered: waits only while the buffer is full.
+    /// Unbounded: never waits. If the send throws (close, kill, timeout, cancellation), the item was not delivered.
+    /// </remarks>
+    /// <exception cref="ChannelClosedException">The channel is closed, or was closed while the send waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
+    /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
+    public ValueTask SendAsync(T item, CancellationToken cancellationToken = default)
+        => SendCore(item, cancellationToken, out _);
+
+    private ValueTask SendCore(T item, CancellationToken cancellationToken, out Waiter? parked)
+    {
+        parked = null;
+        Tasklet? current = Tasklet.CurrentOrNull;
+        if (current is not null)
+        {
+            current.ThrowIfInterrupted();
+        }
+
+        MarkExternalIfNeeded(current);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        Waiter? partner;
+        Waiter waiter;
+        long generation;
+        lock (_gate)
+        {
+            if (TrySendLocked(item, out partner))
+            {
+                goto Sent;
+            }
+
+            waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
+            generation = waiter.BeginWait(WaitKind.Send, this);
+            SendOperation<T> node = waiter.RentNode<SendOperation<T>>();
+            node.Bind(this);
+            node.Item = item;
+            EnqueueSenderLocked(node, waiter, generation, 0);
+            waiter.AddRegistration(node);
+        }
+
+        parked = waiter;
+        return Park(waiter, generation, current, cancellationToken).AsValueTask();
+
+    Sent:
+        if (partner is null)
+        {
+            return default;
+        }
+
+        if (_preference == ChannelPreference.Receiver && current is not null && CanSwitchTo(partner, current))
+        {
+            partner.Wake(front: true);
+            return current.YieldCore(WaitKind.Yield).AsValueTask();
+        }
+
+        partner.Wake(front: false);
+        return default;
+    }
+
+    /// <summary>Sends an item if that needs no wait: a receiver is blocked, or the buffer has room.</summary>
+    /// <param name="item">The item.</param>
+    /// <returns>True when the item was delivered or buffered; false when the send would block or the channel is closed.</returns>
+    public bool TrySend(T item)
+    {
+        MarkExternalIfNeeded(Tasklet.CurrentOrNull);
+        Waiter? partner;
+        lock (_gate)
+        {
+            if (_closed || !TrySendLocked(item, out partner))
+            {
+                return false;
+            }
+        }
+
+        partner?.Wake(front: false);
+        return true;
+    }
+
+    /// <summary>Sends an item, blocking the calling OS thread. For threads that are not tasklets.</summary>
+    /// <param name="item">The item.</param>
+    /// <exception cref="InvalidOperationException">Called inside a tasklet or on a scheduler's thread: use <see cref="SendAsync"/>.</exception>
+    /// <exception cref="ChannelClosedException">The channel is closed, or was closed while the send waited.</exception>
+    public void Send(T item)
+    {
+        EnsureMayBlock(nameof(Send), nameof(SendAsync));
+        ValueTask pending = SendCore(item, default, out Waiter? parked);
+        if (parked is ExternalWaiter external)
+        {
+            external.Block();
+        }
+
+        pending.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Makes the next receiver throw <paramref name="exception"/> (Stackless's <c>send_exception</c>); never blocks.</summary>
+    /// <param name="exception">The exception the receiver gets.</param>
+    /// <remarks>
+    /// A blocked receiver gets it at once. Otherwise the next receive throws it, before any buffered item:
+    /// it is a signal, not an item. Use it to tell a consumer that the producer failed.
+    /// </remarks>
+    /// <exception cref="ChannelClosedException">The channel is closed.</exception>
+    public void SendException(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        MarkExternalIfNeeded(Tasklet.CurrentOrNull);
+        SelectCase? node;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                throw new ChannelClosedException(Strings.SendOnClosed(Describe()));
+            }
+
+            node = _receivers.DequeueAndClaim();
+            if (node is null)
+            {
+                (_errors ??= new Queue<Exception>()).Enqueue(exception);
+                return;
+            }
+
+            node._waiter!.SetOutcome(node._caseIndex, exception);
+        }
+
+        node._waiter!.Wake(front: false);
+    }
+
+    // ---------------------------------------------------------------- receive
+
+    /// <summary>Receives an item, waiting until one is available.</summary>
+    /// <param name="cancellationToken">Cancels the wait; a cancelled receive took nothing.</param>
+    /// <returns>The item.</returns>
+    /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
+    /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
+    public ValueTask<T> ReceiveAsync(CancellationToken cancellationToken = default)
+        => ReceiveCore(cancellationToken, out _);
+
+    private ValueTask<T> ReceiveCore(CancellationToken cancellationToken, out Waiter? parked)
+    {
+        parked = null;
+        Tasklet? current = Tasklet.CurrentOrNull;
+        if (current is not null)
+        {
+            current.ThrowIfInterrupted();
+        }
+
+        MarkExternalIfNeeded(current);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<T>(cancellationToken);
+        }
+
+        Waiter? partner;
+        T value;
+        bool closed;
+        Exception? error;
+        ReceiveOperation<T> node;
+        lock (_gate)
+        {
+            if (TryReceiveLocked(out value, out closed, out partner, out error))
+            {
+                goto Received;
+            }
+
+            Waiter waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
+            long generation = waiter.BeginWait(WaitKind.Receive, this);
+            node = waiter.RentNode<ReceiveOperation<T>>();
+            node.Bind(this);
+            EnqueueReceiverLocked(node, waiter, generation, 0);
+            waiter.AddRegistration(node);
+            parked = waiter;
+        }
+
+        Park(parked!, node._generation, current, cancellationToken);
+        return node.AsValueTask();
+
+    Received:
+        if (error is not null)
+        {
+            return ValueTask.FromException<T>(error);
+        }
+
+        if (closed)
+        {
+            return ValueTask.FromException<T>(new ChannelClosedException(Strings.ReceiveOnClosed(Describe())));
+        }
+
+        if (partner is not null)
+        {
+            if (_preference == ChannelPreference.Sender && current is not null && CanSwitchTo(partner, current))
+            {
+                partner.Wake(front: true);
+                ReceiveOperation<T> self = current.Waiter.RentNode<ReceiveOperation<T>>();
+                self.Bind(this);
+                current.YieldCore(WaitKind.Yield);
+                self._waiter = current.Waiter;
+                self.Value = value;
+                return self.AsValueTask();
+            }
+
+            partner.Wake(front: false);
+        }
+
+        return new ValueTask<T>(value);
+    }
+
+    /// <summary>Receives an item if one is available now (buffered, or from a blocked sender).</summary>
+    /// <param name="item">The item, when the method returns true.</param>
+    /// <returns>True when an item was received; false when none is available or the channel is closed and drained.</returns>
+    /// <exception cref="Exception">An exception sent with <see cref="SendException"/> is thrown to this receiver.</exception>
+    public bool TryReceive([MaybeNullWhen(false)] out T item)
+    {
+        MarkExternalIfNeeded(Tasklet.CurrentOrNull);
+        Waiter? partner;
+        bool closed;
+        Exception? error;
+        lock (_gate)
+        {
+            if (!TryReceiveLocked(out item, out closed, out partner, out error))
+            {
+                return false;
+            }
+        }
+
+        if (error is not null)
+        {
+            throw error;
+        }
+
+        partner?.Wake(front: false);
+        return !closed;
+    }
+
+    /// <summary>Receives an item, blocking the calling OS thread. For threads that are not tasklets.</summary>
+    /// <returns>The item.</returns>
+    /// <exception cref="InvalidOperationException">Called inside a tasklet or on a scheduler's thread: use <see cref="ReceiveAsync"/>.</exception>
+    /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    public T Receive()
+    {
+        EnsureMayBlock(nameof(Receive), nameof(ReceiveAsync));
+        ValueTask<T> pending = ReceiveCore(default, out Waiter? parked);
+        if (parked is ExternalWaiter external)
+        {
+            external.Block();
+        }
+
+        return pending.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Enumerates the items as they arrive; the enumeration ends when the channel is closed and drained.</summary>
+    /// <param name="cancellationToken">Cancels the wait for the next item.</param>
+    /// <returns>An enumerator for <c>await foreach</c>.</returns>
+    public IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+        => new ChannelEnumerator<T>(this, cancellationToken);
+
+    /// <summary>The receive for <c>await foreach</c>: returns null when done now (item or closed), else the parked node.</summary>
+    internal ReceiveCase<T>? ReceiveForEnumerator(CancellationToken cancellationToken, out T value, out bool closed)
+    {
+        Tasklet? current = Tasklet.CurrentOrNull;
+        current?.ThrowIfInterrupted();
+        MarkExternalIfNeeded(current);
+        cancellationToken.ThrowIfCancellationRequested();
+        Waiter? partner;
+        Exception? error;
+        ReceiveCase<T> node;
+        Waiter waiter;
+        lock (_gate)
+        {
+            if (TryReceiveLocked(out value, out closed, out partner, out error))
+            {
+                goto Received;
+            }
+
+            waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
+            long generation = waiter.BeginWait(WaitKind.Receive, this);
+            node = waiter.RentNode<EnumeratorReceive<T>>();
+            node.Bind(this);
+            EnqueueReceiverLocked(node, waiter, generation, 0);
+            waiter.AddRegistration(node);
+        }
+
+        Park(waiter, node._generation, current, cancellationToken);
+        return node;
+
+    Received:
+        if (error is not null)
+        {
+            throw error;
+        }
+
+        partner?.Wake(front: false);
+        return null;
+    }
+
+    // ---------------------------------------------------------------- select cases
+
+    /// <summary>Creates a reusable receive case for <see cref="Select"/>.</summary>
+    /// <returns>The case; after it fires, <see cref="ReceiveCase{T}.Value"/> holds the item.</returns>
+    public ReceiveCase<T> ReceiveCase() => new(this);
+
+    /// <summary>Creates a reusable send case for <see cref="Select"/>.</summary>
+    /// <param name="item">The item to send; change it later through <see cref="SendCase{T}.Item"/>.</param>
+    /// <returns>The case.</returns>
+    public SendCase<T> SendCase(T item) => new(this, item);
+
+    // ---------------------------------------------------------------- close
+
+    /// <summary>Closes the channel. Idempotent.</summary>
+    /// <remarks>
+    /// Blocked senders wake with <see cref="ChannelClosedException"/> (their items were not delivered); later sends
+    /// throw it. Receivers first drain the buffer, then get <see cref="ChannelClosedException"/>;
+    /// <see cref="TryReceive"/> returns false, <c>await foreach</c> ends, a select's receive case fires with
+    /// <see cref="ReceiveCase{T}.IsClosed"/>.
+    /// </remarks>
+    public void Close()
+    {
+        MarkExternalIfNeeded(Tasklet.CurrentOrNull);
+        SelectCase? wakeList = null;
+        lock (_gate)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            SelectCase? node;
+            while ((node = _senders.DequeueAndClaim()) is not null)
+            {
+                node._waiter!.SetOutcome(node._caseIndex, new ChannelClosedException(Strings.SendOnClosed(Describe())));
+                node._next = wakeList;
+                wakeList = node;
+            }
+
+            // Receivers are queued only while the buffer is empty, so each of them now sees "closed and drained".
+            while ((node = _receivers.DequeueAndClaim()) is not null)
+            {
+                var receiver = (ReceiveCase<T>)node;
+                receiver.Value = default!;
+                receiver.IsClosed = true;
+                node._waiter!.SetOutcome(
+                    node._caseIndex,
+                    receiver.ThrowsOnClosed ? new ChannelClosedException(Strings.ReceiveOnClosed(Describe())) : null);
+                node._next = wakeList;
+                wakeList = node;
+            }
+        }
+
+        // Outside the lock. Read the link before waking: the woken owner may reuse its node at once.
+        while (wakeList is not null)
+        {
+            SelectCase next = wakeList._next!;
+            wakeList._next = null;
+            wakeList._waiter!.Wake(front: false);
+            wakeList = next;
+        }
+    }
+
+    // ---------------------------------------------------------------- core (caller holds _gate)
+
+    /// <summary>
+    /// Hands <paramref name="item"/> to a live receiver or buffers it. Caller holds the gate.
+    /// Returns false (nothing changed) when it would block. <paramref name="partner"/> is the claimed receiver to wake.
+    /// </summary>
+    /// <exception cref="ChannelClosedException">The channel is closed.</exception>
+    internal bool TrySendLocked(T item, out Waiter? partner)
+    {
+        AssertInvariants();
+        if (_closed)
+        {
+            throw new ChannelClosedException(Strings.SendOnClosed(Describe()));
+        }
+
+        SelectCase? node = _receivers.DequeueAndClaim();
+        if (node is not null)
+        {
+            // A receiver is parked: the item goes straight to it, never through the buffer (no barging).
+            var receiver = (ReceiveCase<T>)node;
+            receiver.Value = item;
+            receiver.IsClosed = false;
+            partner = node._waiter!;
+            partner.SetOutcome(node._caseIndex, null);
+            return true;
+        }
+
+        partner = null;
+        if (_capacity != 0 && (_capacity < 0 || _buffer.Count < _capacity))
+        {
+            _buffer.PushBack(item);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Takes the next item: a pending exception, a buffered item (refilling the buffer from a blocked sender), a
+    /// blocked sender's item, or "closed and drained". Caller holds the gate. Returns false when it would block.
+    /// </summary>
+    internal bool TryReceiveLocked(out T value, out bool closed, out Waiter? partner, out Exception? error)
+    {
+        AssertInvariants();
+        partner = null;
+        closed = false;
+        error = null;
+        if (_errors is { Count: > 0 })
+        {
+            value = default!;
+            error = _errors.Dequeue();
+            return true;
+        }
+
+        if (_buffer.Count > 0)
+        {
+            value = _buffer.PopFront();
+            SelectCase? sender = _senders.DequeueAndClaim();
+            if (sender is not null)
+            {
+                _buffer.PushBack(TakeItem(sender));
+                partner = sender._waiter!;
+            }
+
+            return true;
+        }
+
+        SelectCase? node = _senders.DequeueAndClaim();
+        if (node is not null)
+        {
+            value = TakeItem(node);
+            partner = node._waiter!;
+            return true;
+        }
+
+        value = default!;
+        if (_closed)
+        {
+            closed = true;
+            return true;
+        }
+
+        return false;
+    }
+
+    private static T TakeItem(SelectCase node)
+    {
+        var sender = (SendCase<T>)node;
+        T item = sender.Item;
+        if (sender is SendOperation<T>)
+        {
+            sender.Item = default!; // the node is internal: do not keep the item alive
+        }
+
+        node._waiter!.SetOutcome(node._caseIndex, null);
+        return item;
+    }
+
+    internal bool IsSendReadyLocked() => _closed || _receivers.HasLive() || _capacity < 0 || _buffer.Count < _capacity;
+
+    internal bool IsReceiveReadyLocked() => _closed || _buffer.Count > 0 || _errors is { Count: > 0 } || _senders.HasLive();
+
+    internal void EnqueueSenderLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
+    {
+        node._waiter = waiter;
+        node._generation = generation;
+        node._caseIndex = caseIndex;
+        _senders.Enqueue(node);
+    }
+
+    internal void EnqueueReceiverLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
+    {
+        node._waiter = waiter;
+        node._generation = generation;
+        node._caseIndex = caseIndex;
+        _receivers.Enqueue(node);
+    }
+
+    void IChannel.Withdraw(SelectCase node)
+    {
+        lock (_gate)
+        {
+            if (node._queued)
+            {
+                if (node is SendCase<T>)
+                {
+                    _senders.Remove(node);
+                }
+                else
+                {
+                    _receivers.Remove(node);
+                }
+            }
+        }
+    }
+
+    /// <inheritdoc cref="IChannel.Describe"/>
+    internal string Describe()
+    {
+        string kind = _capacity switch
+        {
+            0 => "unbuffered",
+            < 0 => "unbounded",
+            _ => $"capacity {_capacity}",
+        };
+        string name = Name is null ? $"#{_id}" : $"'{Name}'";
+        return $"channel {name} ({kind}, {_buffer.Count} buffered)";
+    }
+
+    string IChannel.Describe() => Describe();
+
+    // ---------------------------------------------------------------- helpers
+
+    private static bool CanSwitchTo(Waiter partner, Tasklet current)
+        => partner.Owner is { } other && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle;
+
+    /// <summary>Finishes parking: binds the cancellation token. The gate is released.</summary>
+    private static Waiter Park(Waiter waiter, long generation, Tasklet? current, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter.RegisterCancellation(generation, cancellationToken);
+        }
+
+        current?.OnParked();
+        return waiter;
+    }
+
+    private void InitExternal()
+    {
+        // A channel made outside a tasklet is reachable by code the scheduler cannot see (DESIGN.md, "Deadlock").
+        Tasklet? current = Tasklet.CurrentOrNull;
+        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+    }
+
+    void IChannel.MarkUsedBy(Tasklet? current) => MarkExternalIfNeeded(current);
+
+    private void MarkExternalIfNeeded(Tasklet? current)
+    {
+        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
+        {
+            _external = true;
+        }
+    }
+
+    private static void EnsureMayBlock(string method, string asyncMethod)
+    {
+        if (Tasklet.CurrentOrNull is not null || Scheduler.CurrentOrNull is not null)
+        {
+            ThrowHelper.ThrowInvalidOperation(Strings.BlockingInTasklet(method, asyncMethod));
+        }
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+        Debug.Assert(_capacity < 0 || _buffer.Count <= _capacity);
+        Debug.Assert(_buffer.Count == 0 || !_receivers.HasLive(), "items buffered while a receiver waits");
+    }
+}

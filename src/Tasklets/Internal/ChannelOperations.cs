@@ -1,0 +1,91 @@
+using System.Threading.Tasks.Sources;
+
+namespace Tasklets.Internal;
+
+/// <summary>
+/// The queue node of a plain <see cref="Channel{T}.ReceiveAsync"/>, owned by one waiter and reused by it; it is the
+/// <see cref="IValueTaskSource{T}"/> of the receive and delegates status and continuation to its waiter.
+/// </summary>
+internal sealed class ReceiveOperation<T> : ReceiveCase<T>, IValueTaskSource<T>
+{
+    internal override bool ThrowsOnClosed => true;
+
+    public ValueTask<T> AsValueTask() => new(this, (short)_waiter!.Generation);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _waiter!.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _waiter!.OnCompleted(continuation, state, token, flags);
+
+    public T GetResult(short token)
+    {
+        // Take the item before EndWait: an external waiter goes back to its pool there and may be reused at once.
+        T value = Value;
+        Value = default!;
+        _waiter!.EndWait(token);
+        return value;
+    }
+}
+
+/// <summary>The queue node of an <c>await foreach</c> receive: reports close instead of throwing.</summary>
+internal sealed class EnumeratorReceive<T> : ReceiveCase<T>
+{
+}
+
+/// <summary>The queue node of a plain <see cref="Channel{T}.SendAsync"/>, owned by one waiter; the waiter is the awaitable.</summary>
+internal sealed class SendOperation<T> : SendCase<T>
+{
+}
+
+/// <summary>The <c>await foreach</c> enumerator of a channel: receives until the channel is closed and drained.</summary>
+internal sealed class ChannelEnumerator<T> : IAsyncEnumerator<T>, IValueTaskSource<bool>
+{
+    private readonly Channel<T> _channel;
+    private readonly CancellationToken _cancellationToken;
+    private ReceiveCase<T>? _pending;
+
+    public ChannelEnumerator(Channel<T> channel, CancellationToken cancellationToken)
+    {
+        _channel = channel;
+        _cancellationToken = cancellationToken;
+    }
+
+    public T Current { get; private set; } = default!;
+
+    public ValueTask<bool> MoveNextAsync()
+    {
+        ReceiveCase<T>? parked = _channel.ReceiveForEnumerator(_cancellationToken, out T value, out bool closed);
+        if (parked is null)
+        {
+            Current = value;
+            return new ValueTask<bool>(!closed);
+        }
+
+        _pending = parked;
+        return new ValueTask<bool>(this, (short)parked._waiter!.Generation);
+    }
+
+    public ValueTask DisposeAsync() => default;
+
+    public ValueTaskSourceStatus GetStatus(short token) => _pending!._waiter!.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _pending!._waiter!.OnCompleted(continuation, state, token, flags);
+
+    public bool GetResult(short token)
+    {
+        ReceiveCase<T> node = _pending!;
+        _pending = null;
+        T value = node.Value;
+        bool closed = node.IsClosed;
+        node.Value = default!;
+        node._waiter!.EndWait(token);
+        if (closed)
+        {
+            return false;
+        }
+
+        Current = value;
+        return true;
+    }
+}

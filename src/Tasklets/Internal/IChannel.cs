@@ -1,0 +1,23 @@
+namespace Tasklets.Internal;
+
+/// <summary>The non-generic face of a channel that select, waiters and diagnostics need.</summary>
+internal interface IChannel
+{
+    /// <summary>Process-unique, increasing id: select locks channels in this order.</summary>
+    long Id { get; }
+
+    /// <summary>The channel's one lock (Go's <c>hchan.lock</c>).</summary>
+    Lock Gate { get; }
+
+    /// <summary>True once a party that is not a tasklet of a <c>Run()</c> scheduler used the channel, or it was created outside a tasklet.</summary>
+    bool IsExternal { get; }
+
+    /// <summary>Marks the channel externally reachable if <paramref name="current"/> is not a tasklet of a Run() scheduler.</summary>
+    void MarkUsedBy(Tasklet? current);
+
+    /// <summary>Removes a node of this channel if it is still queued. Takes the gate.</summary>
+    void Withdraw(SelectCase node);
+
+    /// <summary>"channel 'results' (unbuffered, 0 buffered)": for Dump and deadlock reports.</summary>
+    string Describe();
+}

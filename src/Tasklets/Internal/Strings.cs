@@ -1,0 +1,51 @@
+namespace Tasklets.Internal;
+
+/// <summary>Every user-facing message in one place: each says what happened and what to do instead.</summary>
+internal static class Strings
+{
+    public const string NegativeCapacity =
+        "Capacity must be 0 (unbuffered) or positive (buffered). For a channel whose sends never block, use Channel<T>.CreateUnbounded().";
+
+    public const string BadPreference = "Preference must be Neither, Receiver or Sender.";
+
+    public const string StaleAwait =
+        "This ValueTask was already awaited, or belongs to an earlier operation. Await each ValueTask returned by Tasklets exactly once.";
+
+    public const string OperationCanceled = "The operation was canceled; it took no effect.";
+
+    public const string SendToTaskletContext =
+        "Synchronous Send to a tasklet's SynchronizationContext from another thread is not supported: it would block that thread on the scheduler. Use Post.";
+
+    public const string VirtualTimerUnsupported =
+        "The virtual clock of a deterministic scheduler has no ITimer: use Tasklet.Sleep or Tasklet.Timeout inside tasklets, which run on virtual time.";
+
+    public const string NegativeDelay = "The delay must be zero or positive, or Timeout.InfiniteTimeSpan.";
+
+    public const string RunReentered =
+        "This scheduler is already running on another thread or further up this thread's stack. A scheduler is driven by one Run call at a time.";
+
+    public const string NestedRun =
+        "Scheduler.Run was called from inside a tasklet of the same scheduler. Await the work instead (for example await tasklet.JoinAsync()).";
+
+    public const string YieldedAcrossThreads = "A tasklet can only be resumed by its own scheduler.";
+
+    public const string KillSelfInFinally = "The tasklet was killed.";
+
+    public static string NotInTasklet(string member) =>
+        $"{member} can only be called inside a tasklet (Tasklet.Current is null). Start the code with scheduler.Go(...) or Scheduler.Run(...), or use the Scheduler instance methods.";
+
+    public static string NoCurrentScheduler(string member) =>
+        $"{member} needs a current scheduler: call it inside a tasklet, or call Go on a Scheduler instance.";
+
+    public static string BlockingInTasklet(string method, string asyncMethod) =>
+        $"{method} blocks the calling thread, which here is a scheduler's thread: every tasklet of that scheduler would stop. Use 'await {asyncMethod}(...)' inside tasklets; the blocking {method} is for OS threads that are not tasklets.";
+
+    public static string SendOnClosed(string channel) => $"Cannot send on {channel}: it is closed. The item was not delivered.";
+
+    public static string ReceiveOnClosed(string channel) => $"Cannot receive from {channel}: it is closed and drained.";
+
+    public static string ThrowToDead(Tasklet tasklet) => $"Cannot throw to tasklet {tasklet.Id} '{tasklet.Name}': it is dead.";
+
+    public static string ResultNotAvailable(Tasklet tasklet) =>
+        $"Tasklet {tasklet.Id} '{tasklet.Name}' has not finished. Await it (or JoinAsync) before reading Result.";
+}

@@ -1,0 +1,85 @@
+using System.Threading.Tasks.Sources;
+
+namespace Tasklets.Internal;
+
+/// <summary>
+/// The waiter of one tasklet, which is also the tasklet's <see cref="SynchronizationContext"/>.
+/// </summary>
+/// <remarks>
+/// A parked tasklet is always resumed by its scheduler: <see cref="Wake"/> queues the tasklet, and the scheduler
+/// calls <see cref="Resume"/> on its own thread, which runs the stored continuation. Because the tasklet itself
+/// runs on that thread, its continuation is always stored (by <see cref="OnCompleted"/>, within the same step)
+/// before the scheduler can dequeue the wake-up, so no CAS is needed on the continuation. A wait is therefore
+/// never reported completed to the awaiter before the scheduler resumed it (GetStatus says Pending until then).
+/// Foreign awaits (Task.Delay, sockets) capture this object as the context; <see cref="Post"/> queues their
+/// continuations on the same scheduler.
+/// </remarks>
+internal sealed class TaskletWaiter : Waiter
+{
+    private readonly Tasklet _tasklet;
+
+    // Written by OnCompleted and read by Resume, both on the scheduler thread.
+    private Action<object?>? _continuation;
+    private object? _continuationState;
+
+    public TaskletWaiter(Tasklet tasklet)
+    {
+        _tasklet = tasklet;
+    }
+
+    public override Tasklet Owner => _tasklet;
+
+    public override void Wake(bool front) => _tasklet.Scheduler.MakeReady(_tasklet, front);
+
+    /// <summary>Runs the parked continuation. Scheduler thread only, for a wake-up entry of this tasklet.</summary>
+    public void Resume()
+    {
+        MarkCompleted();
+        Action<object?>? continuation = _continuation;
+        if (continuation is not null)
+        {
+            object? state = _continuationState;
+            _continuation = null;
+            _continuationState = null;
+            continuation(state);
+        }
+
+        // No continuation: the ValueTask was stored and not awaited yet; it now reports completion and the
+        // later await finishes synchronously.
+    }
+
+    public override void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        // The context flag is ignored on purpose: a tasklet always resumes on its own scheduler.
+        if (GetStatus(token) != ValueTaskSourceStatus.Pending)
+        {
+            // Completed while nobody awaited (a stored ValueTask): run the continuation as the next step.
+            _tasklet.Scheduler.Post(_tasklet, static s => ((Action)s!)(), (Action)(() => continuation(state)));
+            return;
+        }
+
+        _continuation = continuation;
+        _continuationState = state;
+    }
+
+    public override void Post(SendOrPostCallback d, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        _tasklet.Scheduler.Post(_tasklet, d, state);
+    }
+
+    public override void Send(SendOrPostCallback d, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(d);
+        if (_tasklet.Scheduler.IsOwnerThread)
+        {
+            d(state);
+            return;
+        }
+
+        throw new NotSupportedException(Strings.SendToTaskletContext);
+    }
+
+    // One context per tasklet; copies would break "same instance => same tasklet".
+    public override SynchronizationContext CreateCopy() => this;
+}

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+
+namespace Tasklets.Internal;
+
+/// <summary>
+/// An intrusive FIFO of queue nodes (<see cref="SelectCase"/>): the blocked senders or the blocked receivers of
+/// one channel (Go's <c>waitq</c>).
+/// </summary>
+/// <remarks>
+/// Caller holds the owning channel's lock for every call. A node is in at most one queue at a time, and
+/// <c>node._queued</c> says whether it is in one. Removal is O(1), so a select's losing cases and waits ended
+/// by kill, timeout or cancellation are withdrawn at once rather than left for a partner to skip.
+/// Nodes whose wait was already claimed by someone else may still be queued for a moment (a kill claims without
+/// the channel lock); partners skip them with a failed claim, and their owner withdraws them on resumption.
+/// </remarks>
+internal struct WaitQueue
+{
+    private SelectCase? _first;
+    private SelectCase? _last;
+
+    public readonly SelectCase? First => _first;
+
+    public readonly bool IsEmpty => _first is null;
+
+    public void Enqueue(SelectCase node)
+    {
+        Debug.Assert(!node._queued, "node already queued");
+        node._prev = _last;
+        node._next = null;
+        if (_last is null)
+        {
+            _first = node;
+        }
+        else
+        {
+            _last._next = node;
+        }
+
+        _last = node;
+        node._queued = true;
+    }
+
+    public void Remove(SelectCase node)
+    {
+        Debug.Assert(node._queued, "node not queued");
+        if (node._prev is null)
+        {
+            _first = node._next;
+        }
+        else
+        {
+            node._prev._next = node._next;
+        }
+
+        if (node._next is null)
+        {
+            _last = node._prev;
+        }
+        else
+        {
+            node._next._prev = node._prev;
+        }
+
+        node._prev = null;
+        node._next = null;
+        node._queued = false;
+    }
+
+    /// <summary>
+    /// Dequeues nodes until one whose wait this call claims; stale nodes met on the way are dropped.
+    /// Returns null when no live node remains. The claimed node's waiter must then get an outcome and a wake.
+    /// </summary>
+    public SelectCase? DequeueAndClaim()
+    {
+        SelectCase? node;
+        while ((node = _first) is not null)
+        {
+            Remove(node);
+            if (node._waiter!.TryClaim(node._generation))
+            {
+                return node;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>True when some node's wait can still be claimed (readiness checks for select and Try).</summary>
+    public readonly bool HasLive()
+    {
+        for (SelectCase? node = _first; node is not null; node = node._next)
+        {
+            if (node._waiter!.IsParkedWith(node._generation))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The number of nodes whose wait can still be claimed.</summary>
+    public readonly int CountLive()
+    {
+        int count = 0;
+        for (SelectCase? node = _first; node is not null; node = node._next)
+        {
+            if (node._waiter!.IsParkedWith(node._generation))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
+}

@@ -1,0 +1,319 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
+using System.Threading.Tasks.Sources;
+
+namespace Tasklets.Internal;
+
+/// <summary>
+/// The one mechanism every blocking operation parks on: a reusable <see cref="IValueTaskSource"/> whose waits
+/// are ended by exactly one party (DESIGN.md, "The waiter core").
+/// </summary>
+/// <remarks>
+/// <para>State is one word, <c>(generation &lt;&lt; 2) | phase</c>, changed by compare-and-swap only where
+/// parties race:</para>
+/// <code>
+///   Idle(g) --BeginWait (owner)--&gt; Parked(g+1) --TryClaim (any thread, exactly one wins)--&gt; Claimed(g+1)
+///   Claimed --MarkCompleted (resumer)--&gt; Completed --EndWait/GetResult (owner)--&gt; Idle(g+1)
+/// </code>
+/// <para>Whoever ends a wait (a partner with an item, a timer, a kill, a cancellation, a closing channel) must
+/// win <see cref="TryClaim"/> first; it then writes the outcome with <see cref="SetOutcome"/> and calls
+/// <see cref="Wake"/>, outside any channel lock. A loser leaves the waiter alone.</para>
+/// <para>The registrations of a wait (queue nodes in channels) are recorded here so that the owner withdraws the
+/// ones still queued when the wait ends (select's losing cases, a wait ended by kill or timeout).</para>
+/// <para>A waiter derives from <see cref="SynchronizationContext"/> only so that a tasklet's waiter can double as
+/// the tasklet's context (one object per tasklet, not two); <see cref="ExternalWaiter"/> never installs itself.</para>
+/// </remarks>
+internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValueTaskSource<int>
+{
+    private const long PhaseMask = 3;
+    private const long PhaseIdle = 0;
+    private const long PhaseParked = 1;
+    private const long PhaseClaimed = 2;
+    private const long PhaseCompleted = 3;
+
+    // (generation << 2) | phase. Written by the owner in BeginWait/EndWait, by CAS in TryClaim.
+    private long _state;
+
+    // The outcome, written by the claimer before Wake, read by the owner after resumption.
+    private int _firedIndex;
+    private Exception? _exception;
+
+    // Queue nodes registered by the current wait; owner-only.
+    private SelectCase?[] _registrations = new SelectCase?[1];
+    private int _registrationCount;
+
+    // The cancellation registration of the current wait, if any; owner-only (the callback only claims).
+    private CancellationTokenRegistration _cancellation;
+    private long _cancellationGeneration;
+
+    // Per-waiter cache of queue nodes, indexed by NodeSlot<TNode>.Index; owner-only.
+    private object?[] _nodeCache = [];
+
+    /// <summary>The generation of the current (or last) wait.</summary>
+    public long Generation => Volatile.Read(ref _state) >> 2;
+
+    /// <summary>True when no wait is in progress: the owner may begin one.</summary>
+    public bool IsIdle => (Volatile.Read(ref _state) & PhaseMask) == PhaseIdle;
+
+    /// <summary>True while the current wait can still be claimed.</summary>
+    public bool IsParked => (Volatile.Read(ref _state) & PhaseMask) == PhaseParked;
+
+    /// <summary>True when the wait with generation <paramref name="generation"/> can still be claimed.</summary>
+    public bool IsParkedWith(long generation) => Volatile.Read(ref _state) == ((generation << 2) | PhaseParked);
+
+    /// <summary>The tasklet that owns this waiter, or null for a waiter of plain async code or an OS thread.</summary>
+    public abstract Tasklet? Owner { get; }
+
+    /// <summary>What the current wait is for (diagnostics, deadlock reports); no string is built per wait.</summary>
+    public WaitKind WaitKind { get; private set; }
+
+    /// <summary>The object waited on: a channel, a tasklet being joined, or null.</summary>
+    public object? WaitTarget { get; private set; }
+
+    /// <summary>The scheduler's coarse clock when the current wait began (diagnostics: how long).</summary>
+    public long WaitStart { get; set; }
+
+    /// <summary>The registrations of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
+    public ReadOnlySpan<SelectCase?> Registrations => _registrations.AsSpan(0, _registrationCount);
+
+    /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
+    public long BeginWait(WaitKind kind, object? target)
+    {
+        long state = _state;
+        Debug.Assert((state & PhaseMask) == PhaseIdle, "BeginWait on a waiter that is not idle");
+        long generation = (state >> 2) + 1;
+        _firedIndex = -1;
+        _exception = null;
+        _registrationCount = 0;
+        WaitKind = kind;
+        WaitTarget = target;
+        // Publish Parked last: from here on any thread may claim.
+        Volatile.Write(ref _state, (generation << 2) | PhaseParked);
+        return generation;
+    }
+
+    /// <summary>Records a queue node of the current wait, so that it is withdrawn if still queued when the wait ends.</summary>
+    public void AddRegistration(SelectCase node)
+    {
+        if (_registrationCount == _registrations.Length)
+        {
+            Array.Resize(ref _registrations, _registrations.Length * 2);
+        }
+
+        _registrations[_registrationCount++] = node;
+    }
+
+    /// <summary>Ends the wait of <paramref name="generation"/> if nobody else has: exactly one caller wins.</summary>
+    public bool TryClaim(long generation)
+    {
+        long parked = (generation << 2) | PhaseParked;
+        return Interlocked.CompareExchange(ref _state, (generation << 2) | PhaseClaimed, parked) == parked;
+    }
+
+    /// <summary>Claims whatever wait is parked now (kill, deadline). Returns false when none is.</summary>
+    public bool TryClaimCurrent()
+    {
+        long state = Volatile.Read(ref _state);
+        return (state & PhaseMask) == PhaseParked && TryClaim(state >> 2);
+    }
+
+    /// <summary>Writes the outcome. Precondition: the caller won <see cref="TryClaim"/>; call before <see cref="Wake"/>.</summary>
+    public void SetOutcome(int firedIndex, Exception? exception)
+    {
+        _firedIndex = firedIndex;
+        _exception = exception;
+    }
+
+    /// <summary>The case index the claimer recorded (select), or -1.</summary>
+    public int FiredIndex => _firedIndex;
+
+    /// <summary>
+    /// Makes the owner runnable again. Precondition: the caller won <see cref="TryClaim"/> and wrote the outcome;
+    /// it holds no channel lock. <paramref name="front"/> puts a tasklet at the head of its run queue.
+    /// </summary>
+    public abstract void Wake(bool front);
+
+    /// <summary>Claimed → Completed. Called by whoever resumes the owner.</summary>
+    protected void MarkCompleted()
+    {
+        long state = Volatile.Read(ref _state);
+        Debug.Assert((state & PhaseMask) is PhaseClaimed or PhaseCompleted);
+        Volatile.Write(ref _state, (state & ~PhaseMask) | PhaseCompleted);
+    }
+
+    /// <summary>Binds a cancellation token to the current wait: cancelling it claims the wait with an <see cref="OperationCanceledException"/>.</summary>
+    public void RegisterCancellation(long generation, CancellationToken cancellationToken)
+    {
+        _cancellationGeneration = generation;
+        _cancellation = cancellationToken.UnsafeRegister(
+            static (state, token) =>
+            {
+                var waiter = (Waiter)state!;
+                if (waiter.TryClaim(waiter._cancellationGeneration))
+                {
+                    waiter.SetOutcome(-1, new OperationCanceledException(Strings.OperationCanceled, token));
+                    waiter.Wake(front: false);
+                }
+            },
+            this);
+    }
+
+    /// <summary>
+    /// Ends the current wait with fired index -1 after <paramref name="timeout"/> of real time: the timeout case of a
+    /// select by a party that is not a tasklet (tasklets use their scheduler's timers).
+    /// </summary>
+    public void RegisterTimeout(long generation, TimeSpan timeout)
+    {
+        ITimer? timer = null;
+        timer = TimeProvider.System.CreateTimer(
+            _ =>
+            {
+                if (TryClaim(generation))
+                {
+                    SetOutcome(-1, null);
+                    Wake(front: false);
+                }
+
+                timer?.Dispose();
+            },
+            null,
+            timeout,
+            Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>A queue node of type <typeparamref name="TNode"/> owned by this waiter, reused across waits.</summary>
+    public TNode RentNode<TNode>()
+        where TNode : SelectCase, new()
+    {
+        int slot = NodeSlot<TNode>.Index;
+        object?[] cache = _nodeCache;
+        if ((uint)slot < (uint)cache.Length && cache[slot] is TNode cached)
+        {
+            return cached;
+        }
+
+        return CreateNode<TNode>(slot);
+    }
+
+    private TNode CreateNode<TNode>(int slot)
+        where TNode : SelectCase, new()
+    {
+        if (slot >= _nodeCache.Length)
+        {
+            Array.Resize(ref _nodeCache, Math.Max(slot + 1, _nodeCache.Length * 2));
+        }
+
+        var node = new TNode();
+        _nodeCache[slot] = node;
+        return node;
+    }
+
+    /// <summary>
+    /// Ends the completed wait whose token is <paramref name="token"/>: withdraws registrations still queued,
+    /// releases the cancellation registration, returns the waiter to idle, and throws the outcome's exception.
+    /// </summary>
+    public int EndWait(short token)
+    {
+        long state = Volatile.Read(ref _state);
+        if ((short)(state >> 2) != token || (state & PhaseMask) != PhaseCompleted)
+        {
+            ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
+        }
+
+        for (int i = 0; i < _registrationCount; i++)
+        {
+            SelectCase node = _registrations[i]!;
+            _registrations[i] = null;
+            // Read after resumption: the partner that dequeued this node published _queued = false under the
+            // channel lock before waking us. A node still queued belongs to a losing case or a wait that was
+            // ended by kill, timeout or cancellation: remove it so it can never match a partner.
+            if (node._queued)
+            {
+                node.Withdraw();
+            }
+        }
+
+        _registrationCount = 0;
+        _cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
+        _cancellation = default;
+        WaitKind = WaitKind.None;
+        WaitTarget = null;
+        int fired = _firedIndex;
+        Exception? exception = _exception;
+        _exception = null;
+        Volatile.Write(ref _state, (state & ~PhaseMask) | PhaseIdle);
+        OnIdle();
+        if (exception is not null)
+        {
+            ExceptionDispatchInfo.Throw(exception);
+        }
+
+        return fired;
+    }
+
+    /// <summary>Called when a wait ended and the waiter is idle again (pooling of external waiters).</summary>
+    protected virtual void OnIdle()
+    {
+    }
+
+    /// <summary>The status the awaiter sees.</summary>
+    public ValueTaskSourceStatus GetStatus(short token)
+    {
+        long state = Volatile.Read(ref _state);
+        if ((short)(state >> 2) != token)
+        {
+            ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
+        }
+
+        if ((state & PhaseMask) != PhaseCompleted)
+        {
+            return ValueTaskSourceStatus.Pending;
+        }
+
+        return _exception switch
+        {
+            null => ValueTaskSourceStatus.Succeeded,
+            OperationCanceledException => ValueTaskSourceStatus.Canceled,
+            _ => ValueTaskSourceStatus.Faulted,
+        };
+    }
+
+    /// <inheritdoc/>
+    public abstract void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags);
+
+    void IValueTaskSource.GetResult(short token) => EndWait(token);
+
+    int IValueTaskSource<int>.GetResult(short token) => EndWait(token);
+
+    /// <summary>The awaitable for the current wait.</summary>
+    public ValueTask AsValueTask() => new(this, (short)Generation);
+
+    /// <summary>The awaitable for the current wait, producing the fired case index.</summary>
+    public ValueTask<int> AsValueTaskOfInt() => new(this, (short)Generation);
+}
+
+/// <summary>Gives each queue-node type a small index into <see cref="Waiter"/>'s node cache.</summary>
+internal static class NodeSlot
+{
+    private static int s_next = -1;
+
+    public static int Allocate() => Interlocked.Increment(ref s_next);
+}
+
+/// <summary>The node-cache index of <typeparamref name="TNode"/>.</summary>
+internal static class NodeSlot<TNode>
+{
+    public static readonly int Index = NodeSlot.Allocate();
+}
+
+/// <summary>What a waiter waits for; turned into words only when someone asks (Dump, deadlock report).</summary>
+internal enum WaitKind
+{
+    None,
+    Receive,
+    Send,
+    Select,
+    Sleep,
+    Join,
+    Yield,
+}

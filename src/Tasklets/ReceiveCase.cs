@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+/// <summary>
+/// A receive case for <see cref="Select"/>, reusable: after the select returns its index,
+/// <see cref="Value"/> holds the received item, or <see cref="IsClosed"/> is true when the channel was closed
+/// and drained.
+/// </summary>
+/// <typeparam name="T">The channel's item type.</typeparam>
+[DebuggerDisplay("receive on {Channel}")]
+public class ReceiveCase<T> : SelectCase
+{
+    private Channel<T>? _channel;
+
+    internal ReceiveCase()
+    {
+    }
+
+    internal ReceiveCase(Channel<T> channel)
+    {
+        _channel = channel;
+    }
+
+    /// <summary>The channel this case receives from.</summary>
+    public Channel<T> Channel => _channel!;
+
+    /// <summary>The item received when this case fired; default when it fired because the channel is closed.</summary>
+    public T Value { get; internal set; } = default!;
+
+    /// <summary>True when this case fired because the channel is closed and drained (Go's <c>ok == false</c>).</summary>
+    public bool IsClosed { get; internal set; }
+
+    /// <summary>True for the internal node of a plain ReceiveAsync, which throws on close instead of reporting it.</summary>
+    internal virtual bool ThrowsOnClosed => false;
+
+    internal void Bind(Channel<T> channel) => _channel = channel;
+
+    internal override IChannel ChannelCore => _channel!;
+
+    internal override bool IsSendCase => false;
+
+    internal override bool IsReadyLocked() => _channel!.IsReceiveReadyLocked();
+
+    internal override Waiter? ExecuteLocked()
+    {
+        bool done = _channel!.TryReceiveLocked(out T value, out bool closed, out Waiter? partner, out Exception? error);
+        Debug.Assert(done, "executed a receive case that was not ready");
+        if (error is not null)
+        {
+            throw error;
+        }
+
+        Value = value;
+        IsClosed = closed;
+        return partner;
+    }
+
+    internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
+        => _channel!.EnqueueReceiverLocked(this, waiter, generation, caseIndex);
+
+    internal override bool PartnerPreferred(Waiter partner) => _channel!.Preference == ChannelPreference.Sender;
+}

@@ -1,0 +1,174 @@
+using System.Text;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+// Facet: deadlock detection, exact across the schedulers inside Run() (DESIGN.md, "Deadlock").
+// Relies on: a scheduler is "stuck" only while its owner sleeps in WaitStuck with an empty inbox; every wake-up
+// that crosses schedulers goes through an inbox, so a stuck scheduler with an empty inbox cannot be woken by
+// another stuck scheduler.
+public sealed partial class Scheduler
+{
+    private static readonly object s_deadlockGate = new();
+    private static readonly List<Scheduler> s_stuck = [];
+    private static int s_tracked;
+
+    // Written under s_deadlockGate.
+    private volatile bool _tracked;
+    private volatile bool _deadlockDeclared;
+
+    /// <summary>True while a thread is inside <see cref="Run()"/>: its tasklets' waits count for deadlock detection.</summary>
+    internal bool IsTrackedForDeadlock => _tracked;
+
+    private void EnterDeadlockTracking()
+    {
+        lock (s_deadlockGate)
+        {
+            s_tracked++;
+            _tracked = true;
+        }
+    }
+
+    private void ExitDeadlockTracking()
+    {
+        lock (s_deadlockGate)
+        {
+            s_tracked--;
+            _tracked = false;
+            s_stuck.Remove(this);
+            DeclareIfAllStuck();
+        }
+    }
+
+    /// <summary>Nothing is ready and no timer is due: sleep until something happens, or detect a deadlock.</summary>
+    private void IdleOrDetectDeadlock()
+    {
+        if (AdvanceVirtualTime())
+        {
+            return;
+        }
+
+        if (_timers.Count > 0 || _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0 || AnyExternalWait())
+        {
+            WaitForWork(_timers.Count > 0 ? _timers.Peek().Due : long.MaxValue, long.MaxValue);
+            return;
+        }
+
+        if (WaitStuck())
+        {
+            HandleDeadlock();
+        }
+    }
+
+    /// <summary>True if a parked tasklet waits on a primitive that a party outside the tracked schedulers can reach.</summary>
+    private bool AnyExternalWait()
+    {
+        for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
+        {
+            Waiter waiter = t._waiter;
+            if (!waiter.IsParked)
+            {
+                continue;
+            }
+
+            if (waiter.WaitKind == WaitKind.Join && waiter.WaitTarget is Tasklet joined && !joined.Scheduler.IsTrackedForDeadlock)
+            {
+                return true;
+            }
+
+            foreach (SelectCase? node in waiter.Registrations)
+            {
+                if (node is not null && node.ChannelCore.IsExternal)
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Sleeps as a stuck scheduler. Returns true if every tracked scheduler is stuck (a deadlock).</summary>
+    private bool WaitStuck()
+    {
+        lock (s_deadlockGate)
+        {
+            _deadlockDeclared = false;
+            s_stuck.Add(this);
+            DeclareIfAllStuck();
+        }
+
+        lock (_inboxLock)
+        {
+            while (_inboxCount == 0 && !_signaled && !_deadlockDeclared)
+            {
+                _sleeping = true;
+                Monitor.Wait(_inboxLock);
+                _sleeping = false;
+            }
+
+            _signaled = false;
+        }
+
+        lock (s_deadlockGate)
+        {
+            s_stuck.Remove(this);
+            bool deadlocked = _deadlockDeclared && _inboxCount == 0;
+            _deadlockDeclared = false;
+            return deadlocked;
+        }
+    }
+
+    /// <summary>Caller holds s_deadlockGate. Declares a deadlock when every tracked scheduler is stuck with an empty inbox.</summary>
+    private static void DeclareIfAllStuck()
+    {
+        if (s_stuck.Count == 0 || s_stuck.Count < s_tracked)
+        {
+            return;
+        }
+
+        foreach (Scheduler scheduler in s_stuck)
+        {
+            if (scheduler._inboxCount != 0)
+            {
+                return;
+            }
+        }
+
+        foreach (Scheduler scheduler in s_stuck)
+        {
+            scheduler._deadlockDeclared = true;
+            scheduler.Signal();
+        }
+    }
+
+    private void HandleDeadlock()
+    {
+        var blocked = new List<Tasklet>();
+        for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
+        {
+            blocked.Add(t);
+        }
+
+        blocked.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+        var message = new StringBuilder();
+        message.Append("Deadlock: ").Append(blocked.Count).Append(" tasklet(s) are blocked and nothing can wake any of them:");
+        foreach (Tasklet t in blocked)
+        {
+            message.AppendLine().Append("  tasklet ").Append(t.Id).Append(" '").Append(t.Name).Append("': ").Append(DescribeWait(t));
+        }
+
+        var exception = new DeadlockException(message.ToString(), [.. blocked]);
+        if (!_options.KillOnDeadlock)
+        {
+            throw exception;
+        }
+
+        // Kill them so that their finally blocks run; Run() throws once they are dead.
+        _pendingDeadlock = exception;
+        foreach (Tasklet t in blocked)
+        {
+            t.ApplyInterrupt(null);
+        }
+    }
+}

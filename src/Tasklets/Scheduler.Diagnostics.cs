@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+// Facet: introspection (Tasklets, Dump, wait descriptions).
+// Relies on: the alive list is owner-thread state; read it from the owner, or while no thread runs the scheduler.
+public sealed partial class Scheduler
+{
+    /// <summary>
+    /// The alive tasklets, in spawn order. Read it from a tasklet of this scheduler or while no thread runs it;
+    /// from another thread it is a best-effort snapshot.
+    /// </summary>
+    public IReadOnlyCollection<Tasklet> Tasklets
+    {
+        get
+        {
+            var list = new List<Tasklet>(_aliveCount);
+            for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
+            {
+                list.Add(t);
+            }
+
+            list.Sort(static (a, b) => a.Id.CompareTo(b.Id));
+            return list;
+        }
+    }
+
+    /// <summary>One line per alive tasklet: id, name, state, what it waits on, and for how long.</summary>
+    /// <returns>The dump, for logs and the debugger.</returns>
+    public string Dump()
+    {
+        var text = new StringBuilder();
+        long now = Stopwatch.GetTimestamp();
+        foreach (Tasklet t in Tasklets)
+        {
+            TaskletState state = t.State;
+            text.Append(t.Id.ToString(CultureInfo.InvariantCulture)).Append(" '").Append(t.Name).Append("' ").Append(state);
+            if (state == TaskletState.Blocked)
+            {
+                text.Append(": ").Append(DescribeWait(t));
+                long start = t._waiter.WaitStart;
+                if (t._waiter.IsParked && start != 0)
+                {
+                    TimeSpan waited = Stopwatch.GetElapsedTime(start, Math.Max(start, now));
+                    text.Append(" for ").Append(waited.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)).Append(" ms");
+                }
+            }
+
+            text.AppendLine();
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>What <paramref name="tasklet"/> waits on, in words.</summary>
+    internal static string DescribeWait(Tasklet tasklet)
+    {
+        Waiter waiter = tasklet._waiter;
+        if (!waiter.IsParked)
+        {
+            return tasklet._inForeignWait ? "a foreign awaitable (I/O, Task)" : "nothing (runnable)";
+        }
+
+        switch (waiter.WaitKind)
+        {
+            case WaitKind.Receive:
+                return "receive on " + ((IChannel)waiter.WaitTarget!).Describe();
+            case WaitKind.Send:
+                return "send on " + ((IChannel)waiter.WaitTarget!).Describe();
+            case WaitKind.Select:
+                var text = new StringBuilder();
+                ReadOnlySpan<SelectCase?> cases = waiter.Registrations;
+                text.Append("select over ").Append(cases.Length).Append(" case(s):");
+                foreach (SelectCase? c in cases)
+                {
+                    if (c is not null)
+                    {
+                        text.Append(c.IsSendCase ? " send on " : " receive on ").Append(c.ChannelCore.Describe()).Append(';');
+                    }
+                }
+
+                return text.ToString().TrimEnd(';');
+            case WaitKind.Sleep:
+                return "sleep";
+            case WaitKind.Join:
+                var joined = (Tasklet)waiter.WaitTarget!;
+                return $"join of tasklet {joined.Id} '{joined.Name}'";
+            case WaitKind.Yield:
+                return "yield";
+            default:
+                return "a library wait";
+        }
+    }
+}

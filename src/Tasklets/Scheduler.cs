@@ -1,0 +1,840 @@
+using System.Diagnostics;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+/// <summary>
+/// A cooperative, single-threaded executor of tasklets: at most one of its tasklets runs at a time, on the thread
+/// that is inside <see cref="Run()"/>, <see cref="RunFor"/> or <see cref="RunOnce"/>. Ready tasklets wait in a FIFO
+/// run queue. See DESIGN.md, "The execution model".
+/// </summary>
+/// <remarks>
+/// <para><b>Thread discipline.</b> The run queue, the list of alive tasklets and the timers are owned by the thread
+/// inside a Run method (the owner). Other threads never touch them: they post to the inbox (a lock-protected list)
+/// and signal the owner, which moves inbox entries into the run queue between steps. When no thread runs the
+/// scheduler, posts wait in the inbox until one does.</para>
+/// <para><b>Steps.</b> A step runs one tasklet until it awaits: its start, the resumption of its library wait, or a
+/// continuation posted through its <see cref="SynchronizationContext"/> by a foreign awaitable.</para>
+/// </remarks>
+[DebuggerDisplay("{DebuggerDisplay,nq}")]
+public sealed partial class Scheduler : IDisposable
+{
+    [ThreadStatic]
+    private static Scheduler? t_running;
+
+    // Special inbox callbacks, recognised by reference while draining (never invoked as steps).
+    private static readonly SendOrPostCallback s_spawn = static _ => { };
+    private static readonly SendOrPostCallback s_interrupt = static _ => { };
+    private static readonly SendOrPostCallback s_checkCompleted = static _ => { };
+
+    private readonly SchedulerOptions _options;
+    private readonly TimeProvider _time;
+    private readonly VirtualTimeProvider? _virtualTime;
+    private readonly Random _random;
+    private readonly bool _randomizeOrder;
+
+    // Owner-thread state.
+    private Deque<Entry> _runQueue = new(64);
+    private Tasklet? _aliveHead;
+    private int _aliveCount;
+    private int _foreignWaits;
+    private long _stepCount;
+    private long _coarseNow;
+    private Tasklet? _running;
+    private readonly List<Tasklet> _failed = [];
+    private DeadlockException? _pendingDeadlock;
+
+    // Inbox: any thread, under _inboxLock.
+    private readonly object _inboxLock = new();
+    private List<Entry> _inbox = new(16);
+    private List<Entry> _inboxSpare = new(16);
+    private volatile int _inboxCount;
+    private bool _sleeping;
+    private bool _signaled;
+
+    // Which thread is inside a Run method (0: none). Written under _inboxLock.
+    private volatile int _ownerThreadId;
+    private int _keepAlive;
+    private bool _disposed;
+
+    /// <summary>Creates a scheduler.</summary>
+    /// <param name="options">Options; null for the defaults (system clock, FIFO, kill on deadlock).</param>
+    public Scheduler(SchedulerOptions? options = null)
+    {
+        _options = options ?? new SchedulerOptions();
+        if (_options.TimeSlice <= TimeSpan.Zero)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(options), _options.TimeSlice, "TimeSlice must be positive.");
+        }
+
+        if (_options.Time is not null)
+        {
+            _time = _options.Time;
+        }
+        else if (_options.Seed is not null)
+        {
+            _virtualTime = new VirtualTimeProvider();
+            _time = _virtualTime;
+        }
+        else
+        {
+            _time = TimeProvider.System;
+        }
+
+        _random = _options.Seed is int seed ? new Random(seed) : new Random();
+        _randomizeOrder = _options.RandomizeOrder && _options.Seed is not null;
+        TimeSliceTicks = (long)(_options.TimeSlice.TotalSeconds * Stopwatch.Frequency);
+        _timers = new TimerHeap();
+    }
+
+    /// <summary>The scheduler of the running tasklet, or of the Run method this thread is inside; null otherwise.</summary>
+    public static Scheduler? Current => Tasklet.CurrentOrNull?.Scheduler ?? t_running;
+
+    internal static Scheduler? CurrentOrNull => t_running;
+
+    /// <summary>The clock of this scheduler's timers: the system clock, the one in the options, or a virtual clock in deterministic mode.</summary>
+    public TimeProvider Time => _time;
+
+    /// <summary>The options this scheduler was created with.</summary>
+    public SchedulerOptions Options => _options;
+
+    /// <summary>The number of tasklets ready to run (a snapshot when read from another thread).</summary>
+    public int RunnableCount => _runQueue.Count + _inboxCount;
+
+    internal bool IsOwnerThread => _ownerThreadId == Environment.CurrentManagedThreadId;
+
+    internal Tasklet? RunningTasklet => _running;
+
+    internal long StepCount => _stepCount;
+
+    internal long TimeSliceTicks { get; }
+
+    internal long BudgetDeadline { get; private set; } = long.MaxValue;
+
+    internal long CoarseNow => _coarseNow;
+
+    internal Random Random => _random;
+
+    private string DebuggerDisplay => $"scheduler: {_aliveCount} alive, {RunnableCount} runnable, {_timers.Count} timers";
+
+    // ---------------------------------------------------------------- spawning
+
+    /// <summary>Spawns a tasklet; it runs when the scheduler reaches it in the run queue (FIFO). Any thread may call it.</summary>
+    /// <param name="body">The tasklet's code: usually an async lambda.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public Tasklet Go(Func<Task> body, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var tasklet = new Tasklet(this, body, name);
+        Spawn(tasklet);
+        return tasklet;
+    }
+
+    /// <summary>Spawns a tasklet that produces a result. Any thread may call it.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public Tasklet<T> Go<T>(Func<Task<T>> body, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var tasklet = new Tasklet<T>(this, body, name);
+        Spawn(tasklet);
+        return tasklet;
+    }
+
+    private void Spawn(Tasklet tasklet)
+    {
+        if (_disposed)
+        {
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        if (IsOwnerThread)
+        {
+            AddAlive(tasklet);
+            _runQueue.PushBack(new Entry(tasklet, null, null));
+        }
+        else
+        {
+            PostToInbox(new Entry(tasklet, s_spawn, null), front: false);
+        }
+    }
+
+    // ---------------------------------------------------------------- running
+
+    /// <summary>
+    /// Runs until no tasklet is alive. Sleeps (no spinning) while tasklets wait on timers, foreign awaitables or
+    /// other threads.
+    /// </summary>
+    /// <exception cref="DeadlockException">Every tasklet is blocked on library primitives and nothing can wake any of them.</exception>
+    /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures (by joining them).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is running this scheduler, or a tasklet of it called Run.</exception>
+    public void Run()
+    {
+        RunCore(RunMode.UntilDone, null, 0);
+        ThrowUnobservedFailures();
+    }
+
+    /// <summary>
+    /// The watchdog run for host loops (a game frame, a UI tick): runs tasklets until <paramref name="budget"/> of
+    /// real time is spent, returning at the next switch point after that, or earlier when no tasklet is alive.
+    /// </summary>
+    /// <param name="budget">Real time to spend; nothing interrupts code between two awaits.</param>
+    /// <returns>True if tasklets are still alive (call again next frame).</returns>
+    /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures.</exception>
+    public bool RunFor(TimeSpan budget)
+    {
+        if (budget < TimeSpan.Zero)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(budget), budget, Strings.NegativeDelay);
+        }
+
+        long ticks = budget >= TimeSpan.FromDays(1) ? long.MaxValue / 4 : (long)(budget.TotalSeconds * Stopwatch.Frequency);
+        bool alive = RunCore(RunMode.Budget, null, ticks);
+        ThrowUnobservedFailures();
+        return alive;
+    }
+
+    /// <summary>
+    /// Runs one pass: delivers posted wake-ups, fires due timers, then runs the tasklets that were ready at the start
+    /// of the pass (not the ones they make ready). For host loops and tests.
+    /// </summary>
+    /// <returns>True if tasklets are ready to run now (another pass would do work).</returns>
+    /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures.</exception>
+    public bool RunOnce()
+    {
+        bool more = RunCore(RunMode.Once, null, 0);
+        ThrowUnobservedFailures();
+        return more;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="main"/> as a tasklet on a new scheduler until it ends, then kills the remaining tasklets
+    /// (their <c>finally</c> blocks run) and returns (Python's <c>asyncio.run</c>).
+    /// </summary>
+    /// <param name="main">The main tasklet's code.</param>
+    /// <param name="options">Scheduler options.</param>
+    /// <exception cref="Exception">The main tasklet's failure is rethrown as it is.</exception>
+    /// <exception cref="DeadlockException">Main and everything else blocked for good.</exception>
+    public static void Run(Func<Task> main, SchedulerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        using var scheduler = new Scheduler(options);
+        Tasklet tasklet = scheduler.Go(main, "main");
+        scheduler.RunMain(tasklet);
+        tasklet.JoinAsync().GetAwaiter().GetResult();
+        scheduler.ThrowUnobservedFailures();
+    }
+
+    /// <summary>Runs <paramref name="main"/> as a tasklet on a new scheduler and returns its result; see <see cref="Run(Func{Task}, SchedulerOptions?)"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="main">The main tasklet's code.</param>
+    /// <param name="options">Scheduler options.</param>
+    /// <returns>Main's result.</returns>
+    public static T Run<T>(Func<Task<T>> main, SchedulerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        using var scheduler = new Scheduler(options);
+        Tasklet<T> tasklet = scheduler.Go(main, "main");
+        scheduler.RunMain(tasklet);
+        T result = tasklet.Result;
+        scheduler.ThrowUnobservedFailures();
+        return result;
+    }
+
+    private void RunMain(Tasklet main)
+    {
+        RunCore(RunMode.UntilDone, main, 0);
+        main._observed = true;
+    }
+
+    /// <summary>
+    /// Declares that a party outside this scheduler's tasklets (a callback, another system) will still wake tasklets
+    /// here, so that <see cref="Run()"/> waits instead of reporting a deadlock. Dispose the hold when that is no longer true.
+    /// </summary>
+    /// <returns>The hold.</returns>
+    public IDisposable KeepAlive()
+    {
+        Interlocked.Increment(ref _keepAlive);
+        return new KeepAliveHold(this);
+    }
+
+    /// <summary>
+    /// Kills the tasklets still alive and runs them until they die (their <c>finally</c> blocks run), as far as they
+    /// can without waiting on anything; then refuses new tasklets.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        if (_ownerThreadId == 0 && (_aliveCount > 0 || _inboxCount > 0))
+        {
+            try
+            {
+                RunCore(RunMode.Shutdown, null, 0);
+            }
+            catch (DeadlockException)
+            {
+                // Shutting down: the tasklets were killed anyway.
+            }
+        }
+
+        _disposed = true;
+    }
+
+    private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
+    {
+        Enter(mode);
+        Tasklet? savedCurrent = Tasklet.CurrentOrNull;
+        SynchronizationContext? savedContext = SynchronizationContext.Current;
+        Scheduler? savedRunning = t_running;
+        t_running = this;
+        try
+        {
+            return Loop(mode, main, budgetTicks);
+        }
+        finally
+        {
+            BudgetDeadline = long.MaxValue;
+            _running = null;
+            Tasklet.SetCurrent(savedCurrent);
+            SynchronizationContext.SetSynchronizationContext(savedContext);
+            t_running = savedRunning;
+            Exit(mode);
+        }
+    }
+
+    private bool Loop(RunMode mode, Tasklet? main, long budgetTicks)
+    {
+        long budgetEnd = 0;
+        if (mode == RunMode.Budget)
+        {
+            long start = Stopwatch.GetTimestamp();
+            budgetEnd = budgetTicks >= long.MaxValue - start ? long.MaxValue : start + budgetTicks;
+            BudgetDeadline = budgetEnd;
+        }
+
+        int passLeft = -1;
+        if (mode == RunMode.Once)
+        {
+            DrainInbox();
+            UpdateCoarseClock();
+            FireDueTimers();
+            passLeft = _runQueue.Count;
+        }
+        else if (mode == RunMode.Shutdown)
+        {
+            DrainInbox();
+            KillAll();
+        }
+
+        bool mainEnded = false;
+        int sinceTimers = 0;
+        while (true)
+        {
+            if (_inboxCount != 0 && mode != RunMode.Once)
+            {
+                DrainInbox();
+            }
+
+            if (main is not null && !mainEnded && !main.IsAlive)
+            {
+                // Run(main): main is done; the rest are killed so their finally blocks run.
+                mainEnded = true;
+                KillAll();
+            }
+
+            if (mode == RunMode.Once)
+            {
+                if (passLeft-- <= 0 || _runQueue.Count == 0)
+                {
+                    return _runQueue.Count > 0 || _inboxCount > 0;
+                }
+            }
+
+            if (_runQueue.Count > 0)
+            {
+                Step(NextEntry());
+                if (++sinceTimers == 64)
+                {
+                    sinceTimers = 0;
+                    UpdateCoarseClock();
+                    FireDueTimers();
+                }
+
+                if (mode == RunMode.Budget && Stopwatch.GetTimestamp() >= budgetEnd)
+                {
+                    return _aliveCount > 0 || _inboxCount > 0;
+                }
+
+                continue;
+            }
+
+            UpdateCoarseClock();
+            if (FireDueTimers())
+            {
+                continue;
+            }
+
+            if (_aliveCount == 0 && _inboxCount == 0)
+            {
+                if (_pendingDeadlock is { } deadlock)
+                {
+                    _pendingDeadlock = null;
+                    throw deadlock;
+                }
+
+                return false;
+            }
+
+            switch (mode)
+            {
+                case RunMode.Budget:
+                    if (Stopwatch.GetTimestamp() >= budgetEnd)
+                    {
+                        return true;
+                    }
+
+                    if (!AdvanceVirtualTime())
+                    {
+                        WaitForWork(_timers.Count > 0 ? _timers.Peek().Due : long.MaxValue, budgetEnd);
+                    }
+
+                    break;
+                case RunMode.Shutdown:
+                    // Shutting down: what cannot finish without waiting is left as it is.
+                    return _aliveCount > 0;
+                default:
+                    IdleOrDetectDeadlock();
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Runs one step: a tasklet's start, the resumption of its wait, or a posted continuation.</summary>
+    private void Step(Entry entry)
+    {
+        Tasklet tasklet = entry.Tasklet;
+        _stepCount++;
+        if (entry.Callback is { } callback)
+        {
+            if (ReferenceEquals(callback, s_checkCompleted))
+            {
+                AfterStep(tasklet);
+                return;
+            }
+
+            // A foreign continuation posted through the tasklet's context.
+            if (tasklet._inForeignWait)
+            {
+                tasklet._inForeignWait = false;
+                _foreignWaits--;
+            }
+
+            EnterStep(tasklet, orphan: !tasklet.IsAlive);
+            try
+            {
+                callback(entry.State);
+            }
+            catch (Exception e)
+            {
+                // Posted user code threw: no exception is silently lost.
+                RecordFailure(tasklet, e);
+            }
+        }
+        else if (Volatile.Read(ref tasklet._lifecycle) == Tasklet.LifeCreated)
+        {
+            if (Interlocked.CompareExchange(ref tasklet._lifecycle, Tasklet.LifeStarted, Tasklet.LifeCreated) != Tasklet.LifeCreated)
+            {
+                RemoveAlive(tasklet); // killed before it started: it never runs
+                return;
+            }
+
+            EnterStep(tasklet, orphan: false);
+            tasklet._task = tasklet.InvokeBody();
+        }
+        else if (tasklet._task is null)
+        {
+            RemoveAlive(tasklet); // killed before it started
+            return;
+        }
+        else
+        {
+            EnterStep(tasklet, orphan: false);
+            tasklet._waiter.Resume();
+        }
+
+        _running = null;
+        Tasklet.SetCurrent(null);
+        AfterStep(tasklet);
+    }
+
+    private void EnterStep(Tasklet tasklet, bool orphan)
+    {
+        _running = orphan ? null : tasklet;
+        Tasklet.SetCurrent(orphan ? null : tasklet);
+        if (!ReferenceEquals(SynchronizationContext.Current, tasklet._waiter))
+        {
+            SynchronizationContext.SetSynchronizationContext(tasklet._waiter);
+        }
+    }
+
+    /// <summary>After a step: finish a tasklet whose body completed, or note that it awaits something foreign.</summary>
+    private void AfterStep(Tasklet tasklet)
+    {
+        Task? task = tasklet._task;
+        if (task is null || tasklet._lifecycle == Tasklet.LifeDead)
+        {
+            return;
+        }
+
+        if (task.IsCompleted)
+        {
+            FinishTasklet(tasklet, task);
+        }
+        else if (tasklet._waiter.IsIdle && !tasklet._inForeignWait)
+        {
+            // Not parked on a library wait and not finished: it awaits a foreign awaitable.
+            tasklet._inForeignWait = true;
+            _foreignWaits++;
+            tasklet.WatchForEscape();
+        }
+    }
+
+    private void FinishTasklet(Tasklet tasklet, Task task)
+    {
+        Exception? exception = null;
+        if (!task.IsCompletedSuccessfully)
+        {
+            try
+            {
+                task.GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                exception = e;
+            }
+        }
+
+        if (tasklet._inForeignWait)
+        {
+            tasklet._inForeignWait = false;
+            _foreignWaits--;
+        }
+
+        RemoveAlive(tasklet);
+        bool observed = tasklet.Finish(exception);
+        if (exception is not null and not TaskletExitException && !observed)
+        {
+            _failed.Add(tasklet);
+        }
+    }
+
+    private void RecordFailure(Tasklet tasklet, Exception exception)
+    {
+        _failed.Add(new Tasklet(this, static () => Task.CompletedTask, tasklet.Name));
+        _failed[^1].Finish(exception);
+    }
+
+    private void ThrowUnobservedFailures()
+    {
+        if (_failed.Count == 0)
+        {
+            return;
+        }
+
+        List<Exception> failures = [];
+        foreach (Tasklet tasklet in _failed)
+        {
+            if (!tasklet._observed && tasklet.Exception is { } exception)
+            {
+                failures.Add(exception);
+            }
+        }
+
+        _failed.Clear();
+        if (failures.Count > 0)
+        {
+            throw new AggregateException(
+                $"{failures.Count} tasklet(s) failed and nobody observed the failure (join a tasklet to observe it).",
+                failures);
+        }
+    }
+
+    /// <summary>The next entry: FIFO, or a seeded-random ready one in exploration mode.</summary>
+    private Entry NextEntry()
+    {
+        if (_randomizeOrder && _runQueue.Count > 1)
+        {
+            return _runQueue.RemoveAt(_random.Next(_runQueue.Count));
+        }
+
+        return _runQueue.PopFront();
+    }
+
+    private void KillAll()
+    {
+        for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
+        {
+            if (Volatile.Read(ref t._lifecycle) == Tasklet.LifeCreated)
+            {
+                t.Kill();
+            }
+            else
+            {
+                t.ApplyInterrupt(null);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- ready, post, inbox
+
+    /// <summary>Queues a tasklet whose wait was claimed, so that the scheduler resumes it. Any thread.</summary>
+    internal void MakeReady(Tasklet tasklet, bool front)
+    {
+        if (IsOwnerThread)
+        {
+            if (front)
+            {
+                _runQueue.PushFront(new Entry(tasklet, null, null));
+            }
+            else
+            {
+                _runQueue.PushBack(new Entry(tasklet, null, null));
+            }
+        }
+        else
+        {
+            PostToInbox(new Entry(tasklet, null, null), front);
+        }
+    }
+
+    /// <summary>Queues a foreign continuation for a tasklet (its SynchronizationContext's Post). Any thread.</summary>
+    internal void Post(Tasklet tasklet, SendOrPostCallback callback, object? state)
+    {
+        if (IsOwnerThread)
+        {
+            _runQueue.PushBack(new Entry(tasklet, callback, state));
+        }
+        else
+        {
+            PostToInbox(new Entry(tasklet, callback, state), front: false);
+        }
+    }
+
+    /// <summary>Kill (<paramref name="exception"/> null) or throw, applied on the scheduler thread. Any thread.</summary>
+    internal void RequestInterrupt(Tasklet tasklet, Exception? exception)
+    {
+        if (IsOwnerThread)
+        {
+            tasklet.ApplyInterrupt(exception);
+        }
+        else
+        {
+            PostToInbox(new Entry(tasklet, s_interrupt, exception), front: true);
+        }
+    }
+
+    /// <summary>A tasklet's body completed off the scheduler (after ConfigureAwait(false)). Any thread.</summary>
+    internal void NotifyCompletedElsewhere(Tasklet tasklet)
+    {
+        if (!IsOwnerThread)
+        {
+            PostToInbox(new Entry(tasklet, s_checkCompleted, null), front: false);
+        }
+    }
+
+    private void PostToInbox(Entry entry, bool front)
+    {
+        lock (_inboxLock)
+        {
+            _inbox.Add(entry with { Front = front });
+            _inboxCount = _inbox.Count;
+            if (_sleeping)
+            {
+                _signaled = true;
+                Monitor.Pulse(_inboxLock);
+            }
+        }
+    }
+
+    private void DrainInbox()
+    {
+        List<Entry> batch;
+        lock (_inboxLock)
+        {
+            batch = _inbox;
+            _inbox = _inboxSpare;
+            _inboxSpare = batch;
+            _inboxCount = 0;
+        }
+
+        // Front entries (kills) go to the head in their posting order.
+        int fronts = 0;
+        foreach (Entry entry in batch)
+        {
+            if (entry.Front && !ReferenceEquals(entry.Callback, s_interrupt))
+            {
+                fronts++;
+            }
+        }
+
+        for (int i = batch.Count - 1; i >= 0 && fronts > 0; i--)
+        {
+            Entry entry = batch[i];
+            if (entry.Front && !ReferenceEquals(entry.Callback, s_interrupt))
+            {
+                _runQueue.PushFront(entry with { Front = false });
+                fronts--;
+            }
+        }
+
+        foreach (Entry entry in batch)
+        {
+            if (ReferenceEquals(entry.Callback, s_spawn))
+            {
+                AddAlive(entry.Tasklet);
+                _runQueue.PushBack(new Entry(entry.Tasklet, null, null));
+            }
+            else if (ReferenceEquals(entry.Callback, s_interrupt))
+            {
+                entry.Tasklet.ApplyInterrupt((Exception?)entry.State);
+            }
+            else if (!entry.Front)
+            {
+                _runQueue.PushBack(entry);
+            }
+        }
+
+        batch.Clear();
+    }
+
+    /// <summary>Wakes the owner if it sleeps (a timer of a custom clock fired, a keep-alive hold ended). Any thread.</summary>
+    internal void Signal()
+    {
+        lock (_inboxLock)
+        {
+            _signaled = true;
+            if (_sleeping)
+            {
+                Monitor.Pulse(_inboxLock);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- alive list
+
+    private void AddAlive(Tasklet tasklet)
+    {
+        tasklet._nextAlive = _aliveHead;
+        tasklet._prevAlive = null;
+        if (_aliveHead is not null)
+        {
+            _aliveHead._prevAlive = tasklet;
+        }
+
+        _aliveHead = tasklet;
+        _aliveCount++;
+    }
+
+    private void RemoveAlive(Tasklet tasklet)
+    {
+        if (tasklet._prevAlive is null && !ReferenceEquals(_aliveHead, tasklet))
+        {
+            return; // not in the list
+        }
+
+        if (tasklet._prevAlive is null)
+        {
+            _aliveHead = tasklet._nextAlive;
+        }
+        else
+        {
+            tasklet._prevAlive._nextAlive = tasklet._nextAlive;
+        }
+
+        if (tasklet._nextAlive is not null)
+        {
+            tasklet._nextAlive._prevAlive = tasklet._prevAlive;
+        }
+
+        tasklet._prevAlive = null;
+        tasklet._nextAlive = null;
+        _aliveCount--;
+    }
+
+    // ---------------------------------------------------------------- ownership
+
+    private void Enter(RunMode mode)
+    {
+        if (_disposed && mode != RunMode.Shutdown)
+        {
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        int me = Environment.CurrentManagedThreadId;
+        lock (_inboxLock)
+        {
+            if (_ownerThreadId != 0)
+            {
+                ThrowHelper.ThrowInvalidOperation(_ownerThreadId == me ? Strings.NestedRun : Strings.RunReentered);
+            }
+
+            _ownerThreadId = me;
+        }
+
+        if (mode == RunMode.UntilDone)
+        {
+            EnterDeadlockTracking();
+        }
+    }
+
+    private void Exit(RunMode mode)
+    {
+        if (mode == RunMode.UntilDone)
+        {
+            ExitDeadlockTracking();
+        }
+
+        lock (_inboxLock)
+        {
+            _ownerThreadId = 0;
+        }
+    }
+
+    private enum RunMode
+    {
+        UntilDone,
+        Budget,
+        Once,
+        Shutdown,
+    }
+
+    /// <summary>A run-queue or inbox entry: resume/start <see cref="Tasklet"/> (no callback), or run a posted callback for it.</summary>
+    private readonly record struct Entry(Tasklet Tasklet, SendOrPostCallback? Callback, object? State)
+    {
+        public bool Front { get; init; }
+    }
+
+    private sealed class KeepAliveHold(Scheduler scheduler) : IDisposable
+    {
+        private Scheduler? _scheduler = scheduler;
+
+        public void Dispose()
+        {
+            Scheduler? s = Interlocked.Exchange(ref _scheduler, null);
+            if (s is not null)
+            {
+                Interlocked.Decrement(ref s._keepAlive);
+                s.Signal();
+            }
+        }
+    }
+}

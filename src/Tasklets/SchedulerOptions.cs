@@ -1,0 +1,26 @@
+namespace Tasklets;
+
+/// <summary>Options of a <see cref="Scheduler"/>.</summary>
+public sealed record SchedulerOptions
+{
+    /// <summary>
+    /// The clock of the scheduler's timers (<see cref="Tasklet.Sleep"/>, timeouts). Default
+    /// <see cref="TimeProvider.System"/>; in deterministic mode (with <see cref="Seed"/>) a virtual clock unless this is set.
+    /// </summary>
+    public TimeProvider? Time { get; init; }
+
+    /// <summary>
+    /// Set for deterministic mode: a virtual clock that jumps to the next timer when nothing is ready, and seeded
+    /// choices in select. The same seed gives the same interleaving.
+    /// </summary>
+    public int? Seed { get; init; }
+
+    /// <summary>With <see cref="Seed"/>: pick a seeded-random ready tasklet at each step instead of FIFO, to explore interleavings.</summary>
+    public bool RandomizeOrder { get; init; }
+
+    /// <summary>On deadlock, kill the blocked tasklets (so their <c>finally</c> blocks run) before throwing. Default true.</summary>
+    public bool KillOnDeadlock { get; init; } = true;
+
+    /// <summary>How long a tasklet may run before <see cref="Tasklet.Checkpoint"/> yields. Default 10 ms.</summary>
+    public TimeSpan TimeSlice { get; init; } = TimeSpan.FromMilliseconds(10);
+}

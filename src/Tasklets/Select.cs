@@ -1,0 +1,251 @@
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+/// <summary>
+/// Go's <c>select</c>: waits until one of several channel operations can proceed and performs exactly that one.
+/// </summary>
+/// <remarks>
+/// <para>Among the cases ready at the call, one is chosen uniformly at random (seeded in deterministic mode). If
+/// none is ready, the caller parks on all of them; the first partner to claim the wait wins and the other
+/// registrations are withdrawn, so no other case takes effect and no item is lost. A closed channel's receive case
+/// is ready (it fires with <see cref="ReceiveCase{T}.IsClosed"/>); a send case on a closed channel throws
+/// <see cref="ChannelClosedException"/>.</para>
+/// <para>Cases are reusable objects (<see cref="Channel{T}.ReceiveCase"/>, <see cref="Channel{T}.SendCase(T)"/>):
+/// a select over reused cases allocates nothing.</para>
+/// </remarks>
+/// <example><code>
+/// var fromA = a.ReceiveCase();
+/// var fromB = b.ReceiveCase();
+/// switch (await Select.WaitAsync(fromA, fromB))
+/// {
+///     case 0: Handle(fromA.Value); break;
+///     case 1: Handle(fromB.Value); break;
+/// }
+/// </code></example>
+public static class Select
+{
+    private const int StackLimit = 16;
+
+    /// <summary>Waits until one case can proceed, performs it, and returns its index.</summary>
+    /// <param name="cases">The cases; at least one.</param>
+    /// <returns>The index of the case that fired.</returns>
+    /// <exception cref="ArgumentException">No case, a null case, or the same case twice.</exception>
+    /// <exception cref="InvalidOperationException">A case is in use by another select that has not finished.</exception>
+    /// <exception cref="ChannelClosedException">The chosen send case's channel is closed.</exception>
+    /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
+    /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
+    public static ValueTask<int> WaitAsync(params ReadOnlySpan<SelectCase> cases)
+        => Core(cases, blocking: true, Timeout.InfiniteTimeSpan, default);
+
+    /// <summary>Like <see cref="WaitAsync(ReadOnlySpan{SelectCase})"/>, with a timeout case: returns -1 if nothing fired in time.</summary>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="cases">The cases.</param>
+    /// <returns>The index of the case that fired, or -1 on timeout.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
+    public static ValueTask<int> WaitAsync(TimeSpan timeout, params ReadOnlySpan<SelectCase> cases)
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(timeout), timeout, Strings.NegativeDelay);
+        }
+
+        return Core(cases, blocking: true, timeout, default);
+    }
+
+    /// <summary>Like <see cref="WaitAsync(ReadOnlySpan{SelectCase})"/>, cancellable: a cancelled select performed no case.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="cases">The cases.</param>
+    /// <returns>The index of the case that fired.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static ValueTask<int> WaitAsync(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
+        => Core(cases, blocking: true, Timeout.InfiniteTimeSpan, cancellationToken);
+
+    /// <summary>The select with a default case: performs a ready case, or returns -1 at once if none is ready.</summary>
+    /// <param name="cases">The cases.</param>
+    /// <returns>The index of the case that fired, or -1.</returns>
+    public static int Try(params ReadOnlySpan<SelectCase> cases)
+    {
+        ValueTask<int> result = Core(cases, blocking: false, Timeout.InfiniteTimeSpan, default);
+        return result.Result;
+    }
+
+    private static ValueTask<int> Core(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        Tasklet? current = Tasklet.CurrentOrNull;
+        current?.ThrowIfInterrupted();
+        Validate(cases, blocking, timeout);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<int>(cancellationToken);
+        }
+
+        // Lock the distinct channels in one global order (channel id), as Go's sellock does.
+        Span<int> order = cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
+        SortByChannel(cases, order);
+        int fired = -1;
+        Waiter? partner = null;
+        Waiter? waiter = null;
+        long generation = 0;
+        LockAll(cases, order);
+        try
+        {
+            // Pass 1: count the ready cases and pick one uniformly at random.
+            int ready = 0;
+            for (int i = 0; i < cases.Length; i++)
+            {
+                if (cases[i].IsReadyLocked())
+                {
+                    ready++;
+                }
+            }
+
+            if (ready > 0)
+            {
+                int pick = ready == 1 ? 0 : (current?.Scheduler.Random ?? Random.Shared).Next(ready);
+                for (int i = 0; i < cases.Length; i++)
+                {
+                    if (cases[i].IsReadyLocked() && pick-- == 0)
+                    {
+                        fired = i;
+                        break;
+                    }
+                }
+
+                partner = cases[fired].ExecuteLocked();
+            }
+            else if (blocking && timeout != TimeSpan.Zero)
+            {
+                // Pass 2: park on every case.
+                waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
+                generation = waiter.BeginWait(WaitKind.Select, null);
+                for (int i = 0; i < cases.Length; i++)
+                {
+                    cases[i].EnqueueLocked(waiter, generation, i);
+                    waiter.AddRegistration(cases[i]);
+                }
+            }
+        }
+        finally
+        {
+            UnlockAll(cases, order);
+        }
+
+        if (fired >= 0)
+        {
+            if (partner is not null)
+            {
+                if (current is not null && cases[fired].PartnerPreferred(partner) && partner.Owner is { } other
+                    && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle)
+                {
+                    partner.Wake(front: true);
+                    Waiter self = current.YieldCore(WaitKind.Yield);
+                    self.SetOutcome(fired, null);
+                    return self.AsValueTaskOfInt();
+                }
+
+                partner.Wake(front: false);
+            }
+
+            return new ValueTask<int>(fired);
+        }
+
+        if (waiter is null)
+        {
+            return new ValueTask<int>(-1); // the default case, or a zero timeout
+        }
+
+        // Pass 3 (withdrawing the losing registrations) happens when the wait ends, in Waiter.EndWait.
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            if (current is not null && ReferenceEquals(waiter, current.Waiter))
+            {
+                current.Scheduler.AddTimer(timeout, waiter, generation, -1, null);
+            }
+            else
+            {
+                waiter.RegisterTimeout(generation, timeout);
+            }
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter.RegisterCancellation(generation, cancellationToken);
+        }
+
+        current?.OnParked();
+        return waiter.AsValueTaskOfInt();
+    }
+
+    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
+    {
+        if (cases.IsEmpty && blocking && timeout == Timeout.InfiniteTimeSpan)
+        {
+            throw new ArgumentException("A select needs at least one case; with no case and no timeout it would wait forever.", nameof(cases));
+        }
+
+        for (int i = 0; i < cases.Length; i++)
+        {
+            SelectCase c = cases[i] ?? throw new ArgumentException($"Case {i} is null.", nameof(cases));
+            if (c._queued)
+            {
+                ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
+            }
+
+            for (int j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(cases[j], c))
+                {
+                    throw new ArgumentException($"Cases {j} and {i} are the same object; create one case per operation.", nameof(cases));
+                }
+            }
+
+            c.ChannelCore.MarkUsedBy(Tasklet.CurrentOrNull);
+        }
+    }
+
+    private static void SortByChannel(ReadOnlySpan<SelectCase> cases, Span<int> order)
+    {
+        for (int i = 0; i < order.Length; i++)
+        {
+            int item = i;
+            long id = cases[i].ChannelCore.Id;
+            int j = i - 1;
+            while (j >= 0 && cases[order[j]].ChannelCore.Id > id)
+            {
+                order[j + 1] = order[j];
+                j--;
+            }
+
+            order[j + 1] = item;
+        }
+    }
+
+    private static void LockAll(ReadOnlySpan<SelectCase> cases, ReadOnlySpan<int> order)
+    {
+        IChannel? previous = null;
+        foreach (int i in order)
+        {
+            IChannel channel = cases[i].ChannelCore;
+            if (!ReferenceEquals(channel, previous))
+            {
+                channel.Gate.Enter();
+                previous = channel;
+            }
+        }
+    }
+
+    private static void UnlockAll(ReadOnlySpan<SelectCase> cases, ReadOnlySpan<int> order)
+    {
+        IChannel? previous = null;
+        for (int k = order.Length - 1; k >= 0; k--)
+        {
+            IChannel channel = cases[order[k]].ChannelCore;
+            if (!ReferenceEquals(channel, previous))
+            {
+                channel.Gate.Exit();
+                previous = channel;
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+/// <summary>
+/// One case of a <see cref="Select"/>: a <see cref="ReceiveCase{T}"/> or a <see cref="SendCase{T}"/>, created by
+/// <see cref="Channel{T}.ReceiveCase"/> and <see cref="Channel{T}.SendCase(T)"/> and reusable across selects.
+/// </summary>
+/// <remarks>
+/// A case is also the queue node that a blocked select leaves in its channel, so a reused case allocates
+/// nothing. A case may take part in one select at a time.
+/// </remarks>
+public abstract class SelectCase
+{
+    // Queue links and registration, written under the channel's lock while queued.
+    internal SelectCase? _prev;
+    internal SelectCase? _next;
+    internal bool _queued;
+    internal Waiter? _waiter;
+    internal long _generation;
+    internal int _caseIndex;
+
+    private protected SelectCase()
+    {
+    }
+
+    /// <summary>The channel this case operates on.</summary>
+    internal abstract IChannel ChannelCore { get; }
+
+    /// <summary>True for a send case (diagnostics).</summary>
+    internal abstract bool IsSendCase { get; }
+
+    /// <summary>Removes this node from its channel's queue if it is still there.</summary>
+    internal void Withdraw() => ChannelCore.Withdraw(this);
+
+    /// <summary>True when executing the case now would not block. Caller holds the channel's gate.</summary>
+    internal abstract bool IsReadyLocked();
+
+    /// <summary>
+    /// Performs the ready case. Caller holds the gate. Returns the partner waiter to wake (already claimed and
+    /// given its outcome), or null. Throws <see cref="ChannelClosedException"/> for a send on a closed channel.
+    /// </summary>
+    internal abstract Waiter? ExecuteLocked();
+
+    /// <summary>Queues this case as a registration of <paramref name="waiter"/>'s wait. Caller holds the gate.</summary>
+    internal abstract void EnqueueLocked(Waiter waiter, long generation, int caseIndex);
+
+    /// <summary>The preference switch to apply after waking <paramref name="partner"/> from this case.</summary>
+    internal abstract bool PartnerPreferred(Waiter partner);
+}

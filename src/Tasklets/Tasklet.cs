@@ -1,0 +1,601 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+/// <summary>
+/// A lightweight cooperative thread: an async method whose continuations run on its <see cref="Scheduler"/>.
+/// </summary>
+/// <remarks>
+/// <para>A tasklet runs until it awaits; at most one tasklet of a scheduler runs at a time, so code between two
+/// awaits is never interleaved with another tasklet of the same scheduler. While it runs,
+/// <see cref="Current"/> is the tasklet and <see cref="SynchronizationContext.Current"/> is bound to it, so
+/// foreign awaits (Task.Delay, sockets) resume it on its scheduler. Never use <c>ConfigureAwait(false)</c>
+/// inside a tasklet: it leaves the scheduler.</para>
+/// <para>Thread-safety: <see cref="Kill"/>, <see cref="Throw"/>, <see cref="JoinAsync(CancellationToken)"/> and the
+/// properties may be used from any thread.</para>
+/// </remarks>
+[DebuggerDisplay("{DebuggerDisplay,nq}")]
+public class Tasklet
+{
+    // _lifecycle values: the tasklet's own life, apart from waiting (State derives the rest).
+    internal const int LifeCreated = 0;
+    internal const int LifeStarted = 1;
+    internal const int LifeDead = 2;
+
+    // _interrupts bits: checked at the entry of every library operation.
+    private const int InterruptKill = 1;
+    private const int InterruptThrow = 2;
+    private const int InterruptTimeout = 4;
+
+    private static long s_nextId;
+
+    [ThreadStatic]
+    private static Tasklet? t_current;
+
+    private readonly Scheduler _scheduler;
+    private readonly string? _name;
+    private Delegate? _body;
+    private Exception? _exception;
+    private Exception? _pendingThrow;
+    private List<(Waiter Waiter, long Generation)>? _joiners;
+    private Action? _escapeCallback;
+    private volatile int _interrupts;
+
+    internal readonly TaskletWaiter _waiter;
+    internal int _lifecycle;
+    internal Task? _task;
+    internal bool _observed;
+    internal bool _inForeignWait;
+    internal int _atomicDepth;
+    internal TimeoutScope? _innermostTimeout;
+    internal long _checkpointStep = -1;
+    internal long _checkpointStart;
+
+    // Links in the scheduler's list of alive tasklets; scheduler thread only.
+    internal Tasklet? _prevAlive;
+    internal Tasklet? _nextAlive;
+
+    internal Tasklet(Scheduler scheduler, Delegate body, string? name)
+    {
+        _scheduler = scheduler;
+        _body = body;
+        _name = name;
+        Id = Interlocked.Increment(ref s_nextId);
+        _waiter = new TaskletWaiter(this);
+    }
+
+    /// <summary>The tasklet running on this thread, or null outside tasklets.</summary>
+    public static Tasklet? Current => t_current;
+
+    internal static Tasklet? CurrentOrNull => t_current;
+
+    /// <summary>A process-unique id, increasing in spawn order.</summary>
+    public long Id { get; }
+
+    /// <summary>The name given at spawn, or "tasklet-{Id}".</summary>
+    public string Name => _name ?? $"tasklet-{Id}";
+
+    /// <summary>The scheduler this tasklet runs on.</summary>
+    public Scheduler Scheduler => _scheduler;
+
+    /// <summary>Where the tasklet is in its life cycle. A snapshot: it may change at once when read from another thread.</summary>
+    public TaskletState State
+    {
+        get
+        {
+            int life = Volatile.Read(ref _lifecycle);
+            if (life == LifeDead)
+            {
+                return TaskletState.Dead;
+            }
+
+            if (ReferenceEquals(_scheduler.RunningTasklet, this))
+            {
+                return TaskletState.Running;
+            }
+
+            if (life == LifeCreated)
+            {
+                return TaskletState.Created;
+            }
+
+            return _waiter.IsParked || _inForeignWait ? TaskletState.Blocked : TaskletState.Runnable;
+        }
+    }
+
+    /// <summary>True until the tasklet has finished (returned, failed or been killed).</summary>
+    public bool IsAlive => Volatile.Read(ref _lifecycle) != LifeDead;
+
+    /// <summary>The exception the tasklet ended with, once dead: its failure, or a <see cref="TaskletExitException"/> if it was killed.</summary>
+    public Exception? Exception => Volatile.Read(ref _lifecycle) == LifeDead ? _exception : null;
+
+    internal Waiter Waiter => _waiter;
+
+    private string DebuggerDisplay => $"tasklet {Id} '{Name}' {State}";
+
+    // ---------------------------------------------------------------- spawning
+
+    /// <summary>Spawns a tasklet on the current scheduler; it runs when the scheduler reaches it (FIFO).</summary>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    public static Tasklet Go(Func<Task> body, string? name = null) => CurrentScheduler(nameof(Go)).Go(body, name);
+
+    /// <summary>Spawns a tasklet that produces a result on the current scheduler.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    public static Tasklet<T> Go<T>(Func<Task<T>> body, string? name = null) => CurrentScheduler(nameof(Go)).Go(body, name);
+
+    private static Scheduler CurrentScheduler(string member)
+        => Scheduler.Current ?? throw new InvalidOperationException(Strings.NoCurrentScheduler("Tasklet." + member));
+
+    // ---------------------------------------------------------------- switching
+
+    /// <summary>Moves the current tasklet to the back of the run queue (Stackless's <c>schedule()</c>).</summary>
+    /// <returns>Completes when the tasklet runs again.</returns>
+    /// <remarks>Inside <see cref="Atomic"/> it returns at once without switching.</remarks>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
+    /// <exception cref="TaskletExitException">The tasklet was killed.</exception>
+    public static ValueTask Yield()
+    {
+        Tasklet current = RequireCurrent(nameof(Yield));
+        current.ThrowIfInterrupted();
+        if (current._atomicDepth > 0)
+        {
+            return default;
+        }
+
+        return current.YieldCore(WaitKind.Yield).AsValueTask();
+    }
+
+    /// <summary>
+    /// A soft preemption point for CPU-bound tasklets: yields only if the tasklet has run for its time slice
+    /// (<see cref="SchedulerOptions.TimeSlice"/>) or the watchdog budget (<see cref="Scheduler.RunFor"/>) is spent,
+    /// and raises a pending kill or timeout.
+    /// </summary>
+    /// <returns>Usually completes at once; otherwise when the tasklet runs again.</returns>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
+    public static ValueTask Checkpoint()
+    {
+        Tasklet current = RequireCurrent(nameof(Checkpoint));
+        current.ThrowIfInterrupted();
+        if (current._atomicDepth > 0)
+        {
+            return default;
+        }
+
+        Scheduler scheduler = current._scheduler;
+        long step = scheduler.StepCount;
+        long now = Stopwatch.GetTimestamp();
+        if (current._checkpointStep != step)
+        {
+            // First checkpoint of this step: the slice starts now.
+            current._checkpointStep = step;
+            current._checkpointStart = now;
+            return default;
+        }
+
+        if (now - current._checkpointStart >= scheduler.TimeSliceTicks || now >= scheduler.BudgetDeadline)
+        {
+            return current.YieldCore(WaitKind.Yield).AsValueTask();
+        }
+
+        return default;
+    }
+
+    /// <summary>Suspends the current tasklet for <paramref name="delay"/> on the scheduler's clock (virtual in deterministic mode).</summary>
+    /// <param name="delay">How long; <see cref="TimeSpan.Zero"/> yields; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> waits until killed.</param>
+    /// <returns>Completes after the delay.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is negative (other than infinite).</exception>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet; outside, use Task.Delay.</exception>
+    /// <exception cref="TaskletExitException">The tasklet was killed.</exception>
+    /// <exception cref="TaskletTimeoutException">The tasklet's timeout expired first.</exception>
+    public static ValueTask Sleep(TimeSpan delay)
+    {
+        if (delay < TimeSpan.Zero && delay != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(delay), delay, Strings.NegativeDelay);
+        }
+
+        Tasklet current = RequireCurrent(nameof(Sleep));
+        current.ThrowIfInterrupted();
+        if (delay == TimeSpan.Zero)
+        {
+            return current.YieldCore(WaitKind.Yield).AsValueTask();
+        }
+
+        Waiter waiter = current.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
+        long generation = waiter.BeginWait(WaitKind.Sleep, null);
+        if (delay != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            current._scheduler.AddTimer(delay, waiter, generation, 0, null);
+        }
+
+        current.OnParked();
+        return waiter.AsValueTask();
+    }
+
+    /// <summary>
+    /// Sets a deadline on the current tasklet until the returned scope is disposed: the blocking operation in
+    /// progress at the deadline, and every later one inside the scope, throws <see cref="TaskletTimeoutException"/>.
+    /// </summary>
+    /// <param name="after">Time until the deadline, on the scheduler's clock.</param>
+    /// <returns>The scope; dispose it (<c>using</c>) to remove the deadline.</returns>
+    /// <remarks>Scopes nest; the earliest deadline wins and the exception names its scope. An operation that times out took no effect.</remarks>
+    /// <example><code>
+    /// using (Tasklet.Timeout(TimeSpan.FromSeconds(1)))
+    /// {
+    ///     var reply = await replies.ReceiveAsync();
+    /// }
+    /// </code></example>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="after"/> is negative (other than infinite).</exception>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
+    public static TimeoutScope Timeout(TimeSpan after)
+    {
+        if (after < TimeSpan.Zero && after != System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(after), after, Strings.NegativeDelay);
+        }
+
+        Tasklet current = RequireCurrent(nameof(Timeout));
+        return new TimeoutScope(current, after);
+    }
+
+    /// <summary>
+    /// Enters an atomic section until the returned scope is disposed: <see cref="Yield"/>, <see cref="Checkpoint"/>
+    /// and the watchdog do not switch away inside it. Blocking operations still block (as in Stackless).
+    /// </summary>
+    /// <returns>The scope; dispose it (<c>using</c>) to leave the section.</returns>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
+    public static AtomicScope Atomic()
+    {
+        Tasklet current = RequireCurrent(nameof(Atomic));
+        current._atomicDepth++;
+        return new AtomicScope(current);
+    }
+
+    // ---------------------------------------------------------------- kill, throw, join
+
+    /// <summary>
+    /// Requests that the tasklet end: <see cref="TaskletExitException"/> is raised at its blocking point (at once if
+    /// it is blocked; at its next library operation if it is runnable or awaiting something foreign). A tasklet that
+    /// never started dies without running; killing yourself throws now. The kill is sticky. Any thread may call it.
+    /// </summary>
+    /// <exception cref="TaskletExitException">The caller killed itself.</exception>
+    public void Kill()
+    {
+        if (TryEndBeforeStart(new TaskletExitException()))
+        {
+            return;
+        }
+
+        if (!IsAlive)
+        {
+            return;
+        }
+
+        if (ReferenceEquals(t_current, this))
+        {
+            _interrupts |= InterruptKill;
+            throw new TaskletExitException();
+        }
+
+        _scheduler.RequestInterrupt(this, null);
+    }
+
+    /// <summary>Kills the tasklet and waits until it is dead.</summary>
+    /// <returns>Completes when the tasklet is dead. Throws the tasklet's failure if it failed while dying.</returns>
+    /// <exception cref="TaskletExitException">The caller killed itself, or the caller was killed while waiting.</exception>
+    public async ValueTask KillAsync()
+    {
+        Kill();
+        try
+        {
+            await JoinAsync();
+        }
+        catch (TaskletExitException) when (_exception is TaskletExitException && (t_current is null || !t_current.IsKillRequested))
+        {
+            // The expected outcome of a kill.
+        }
+    }
+
+    /// <summary>
+    /// Raises <paramref name="exception"/> in the tasklet at its blocking point (Stackless's <c>throw</c>): at once if
+    /// it is blocked, at its next library operation otherwise. Not sticky. Any thread may call it.
+    /// </summary>
+    /// <param name="exception">The exception to raise.</param>
+    /// <exception cref="InvalidOperationException">The tasklet is dead.</exception>
+    public void Throw(Exception exception)
+    {
+        ArgumentNullException.ThrowIfNull(exception);
+        if (!IsAlive)
+        {
+            ThrowHelper.ThrowInvalidOperation(Strings.ThrowToDead(this));
+        }
+
+        if (ReferenceEquals(t_current, this))
+        {
+            throw exception;
+        }
+
+        if (TryEndBeforeStart(exception))
+        {
+            // Raised before the body ran: the tasklet dies with it, as in Stackless.
+            return;
+        }
+
+        _scheduler.RequestInterrupt(this, exception);
+    }
+
+    /// <summary>Waits until the tasklet is dead; rethrows its failure (a <see cref="TaskletExitException"/> if it was killed).</summary>
+    /// <param name="cancellationToken">Cancels the wait (not the tasklet).</param>
+    /// <returns>Completes when the tasklet is dead.</returns>
+    /// <remarks>A library wait: deadlock detection sees a tasklet joining a blocked tasklet.</remarks>
+    public ValueTask JoinAsync(CancellationToken cancellationToken = default)
+    {
+        Tasklet? current = t_current;
+        current?.ThrowIfInterrupted();
+        if (ReferenceEquals(current, this))
+        {
+            ThrowHelper.ThrowInvalidOperation($"Tasklet {Id} '{Name}' cannot join itself: it would wait forever.");
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        Waiter waiter;
+        long generation;
+        lock (_waiter)
+        {
+            if (_lifecycle == LifeDead)
+            {
+                _observed = true;
+                return _exception is null ? default : ValueTask.FromException(_exception);
+            }
+
+            waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
+            generation = waiter.BeginWait(WaitKind.Join, this);
+            (_joiners ??= []).Add((waiter, generation));
+        }
+
+        if (cancellationToken.CanBeCanceled)
+        {
+            waiter.RegisterCancellation(generation, cancellationToken);
+        }
+
+        current?.OnParked();
+        return waiter.AsValueTask();
+    }
+
+    /// <summary>Awaiting a tasklet joins it: <c>await t</c> is <c>await t.JoinAsync()</c>.</summary>
+    /// <returns>The awaiter.</returns>
+    public ValueTaskAwaiter GetAwaiter() => JoinAsync().GetAwaiter();
+
+    // ---------------------------------------------------------------- internals
+
+    internal static Tasklet RequireCurrent(string member)
+        => t_current ?? throw new InvalidOperationException(Strings.NotInTasklet("Tasklet." + member));
+
+    internal static void SetCurrent(Tasklet? tasklet) => t_current = tasklet;
+
+    internal bool IsKillRequested => (_interrupts & InterruptKill) != 0;
+
+    /// <summary>The tasklet's waiter if it is free for a new wait, else null (the caller then uses an external waiter).</summary>
+    internal Waiter? IdleWaiterOrNull() => _waiter.IsIdle ? _waiter : null;
+
+    /// <summary>Raises a pending kill, throw or timeout. Called at the entry of every library operation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ThrowIfInterrupted()
+    {
+        if (_interrupts != 0)
+        {
+            ThrowInterrupt();
+        }
+    }
+
+    private void ThrowInterrupt()
+    {
+        Exception? exception = TakeInterrupt();
+        if (exception is not null)
+        {
+            throw exception;
+        }
+    }
+
+    /// <summary>The exception a pending interrupt raises now (kill and timeout stay pending: they are sticky).</summary>
+    private Exception? TakeInterrupt()
+    {
+        int interrupts = _interrupts;
+        if ((interrupts & InterruptKill) != 0)
+        {
+            return new TaskletExitException();
+        }
+
+        if ((interrupts & InterruptThrow) != 0)
+        {
+            Exception? pending = Interlocked.Exchange(ref _pendingThrow, null);
+            _interrupts &= ~InterruptThrow;
+            return pending;
+        }
+
+        if ((interrupts & InterruptTimeout) != 0)
+        {
+            TimeoutScope? expired = TimeoutScope.EarliestExpired(_innermostTimeout);
+            if (expired is not null)
+            {
+                return expired.CreateException();
+            }
+
+            _interrupts &= ~InterruptTimeout;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Applies a kill (<paramref name="exception"/> null) or a throw: marks it pending and, if the tasklet is
+    /// parked, ends that wait with it and queues the tasklet at the front. Scheduler thread only.
+    /// </summary>
+    internal void ApplyInterrupt(Exception? exception)
+    {
+        if (!IsAlive)
+        {
+            return;
+        }
+
+        if (exception is null)
+        {
+            _interrupts |= InterruptKill;
+        }
+        else
+        {
+            _pendingThrow = exception;
+            _interrupts |= InterruptThrow;
+        }
+
+        WakeWithInterrupt();
+    }
+
+    /// <summary>A timeout scope of this tasklet expired. Scheduler thread only.</summary>
+    internal void ApplyTimeout()
+    {
+        _interrupts |= InterruptTimeout;
+        WakeWithInterrupt();
+    }
+
+    /// <summary>Recomputes the timeout bit after a scope was left.</summary>
+    internal void RefreshTimeoutFlag()
+    {
+        if ((_interrupts & InterruptTimeout) != 0 && TimeoutScope.EarliestExpired(_innermostTimeout) is null)
+        {
+            _interrupts &= ~InterruptTimeout;
+        }
+    }
+
+    private void WakeWithInterrupt()
+    {
+        if (_waiter.TryClaimCurrent())
+        {
+            _waiter.SetOutcome(-1, TakeInterrupt());
+            _waiter.Wake(front: true);
+        }
+    }
+
+    /// <summary>Moves this (running) tasklet to the back of the run queue with a completed wait; returns its waiter.</summary>
+    internal Waiter YieldCore(WaitKind kind)
+    {
+        long generation = _waiter.BeginWait(kind, null);
+        bool claimed = _waiter.TryClaim(generation);
+        Debug.Assert(claimed);
+        _scheduler.MakeReady(this, front: false);
+        return _waiter;
+    }
+
+    /// <summary>Bookkeeping when the tasklet parks on a library wait.</summary>
+    internal void OnParked() => _waiter.WaitStart = _scheduler.CoarseNow;
+
+    /// <summary>Starts the body on the scheduler thread; a synchronous throw becomes a faulted task.</summary>
+    internal virtual Task InvokeBody()
+    {
+        var body = (Func<Task>)_body!;
+        _body = null;
+        try
+        {
+            return body() ?? Task.CompletedTask;
+        }
+        catch (Exception e)
+        {
+            return Task.FromException(e);
+        }
+    }
+
+    /// <summary>
+    /// Registers, once, a callback for a body that might complete off the scheduler (after a foreign await with
+    /// ConfigureAwait(false)): the scheduler then learns of the completion through its inbox.
+    /// </summary>
+    internal void WatchForEscape()
+    {
+        if (_escapeCallback is not null || _task is null)
+        {
+            return;
+        }
+
+        _escapeCallback = () => _scheduler.NotifyCompletedElsewhere(this);
+        _task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_escapeCallback);
+    }
+
+    /// <summary>
+    /// Ends a tasklet that never started (kill or throw before its first step): it dies without running. The
+    /// scheduler drops its start entry later. Returns false if the tasklet had started.
+    /// </summary>
+    private bool TryEndBeforeStart(Exception exception)
+    {
+        List<(Waiter Waiter, long Generation)>? joiners;
+        lock (_waiter)
+        {
+            if (Volatile.Read(ref _lifecycle) != LifeCreated)
+            {
+                return false;
+            }
+
+            _exception = exception;
+            if (Interlocked.CompareExchange(ref _lifecycle, LifeDead, LifeCreated) != LifeCreated)
+            {
+                _exception = null; // the scheduler started it just now
+                return false;
+            }
+
+            joiners = _joiners;
+            _joiners = null;
+        }
+
+        _body = null;
+        WakeJoiners(joiners, exception);
+        return true;
+    }
+
+    /// <summary>Records the end of the tasklet and wakes its joiners. Scheduler thread only. Returns true if a joiner observed it.</summary>
+    internal bool Finish(Exception? exception)
+    {
+        List<(Waiter Waiter, long Generation)>? joiners;
+        lock (_waiter)
+        {
+            _exception = exception;
+            Volatile.Write(ref _lifecycle, LifeDead);
+            joiners = _joiners;
+            _joiners = null;
+        }
+
+        _body = null;
+        bool observed = WakeJoiners(joiners, exception);
+        _observed |= observed;
+        return observed;
+    }
+
+    private static bool WakeJoiners(List<(Waiter Waiter, long Generation)>? joiners, Exception? exception)
+    {
+        bool observed = false;
+        if (joiners is not null)
+        {
+            foreach ((Waiter waiter, long generation) in joiners)
+            {
+                if (waiter.TryClaim(generation))
+                {
+                    waiter.SetOutcome(0, exception);
+                    waiter.Wake(front: false);
+                    observed = true;
+                }
+            }
+        }
+
+        return observed;
+    }
+}

@@ -1,0 +1,97 @@
+using System.Diagnostics;
+
+namespace Tasklets;
+
+/// <summary>
+/// A deadline on one tasklet (<see cref="Tasklet.Timeout(TimeSpan)"/>). Dispose it to remove the deadline.
+/// </summary>
+/// <remarks>
+/// When the deadline passes, the tasklet's blocking operation in progress and every later one inside the scope
+/// throw <see cref="TaskletTimeoutException"/>. Scopes nest; the earliest deadline wins. Only the tasklet that
+/// created the scope may dispose it; scopes are left in reverse order of creation.
+/// </remarks>
+[DebuggerDisplay("timeout {After} of tasklet {_tasklet.Id}, expired {IsExpired}")]
+public sealed class TimeoutScope : IDisposable
+{
+    private readonly Tasklet _tasklet;
+    private readonly TimeoutScope? _outer;
+    private readonly long _due;
+
+    internal TimeoutScope(Tasklet tasklet, TimeSpan after)
+    {
+        _tasklet = tasklet;
+        After = after;
+        _outer = tasklet._innermostTimeout;
+        tasklet._innermostTimeout = this;
+        _due = after == Timeout.InfiniteTimeSpan ? long.MaxValue : tasklet.Scheduler.AddTimer(after, null, 0, 0, this);
+    }
+
+    /// <summary>The duration this scope was created with.</summary>
+    public TimeSpan After { get; }
+
+    /// <summary>True once the deadline passed while the scope was active.</summary>
+    public bool IsExpired { get; private set; }
+
+    internal bool IsDisposed { get; private set; }
+
+    /// <summary>Removes the deadline. A timeout that already fired is not undone for operations that already threw.</summary>
+    public void Dispose()
+    {
+        if (IsDisposed)
+        {
+            return;
+        }
+
+        IsDisposed = true;
+        // Unlink this scope and everything inside it that was not disposed (an exception skipped their using).
+        if (IsInChain(_tasklet._innermostTimeout))
+        {
+            _tasklet._innermostTimeout = _outer;
+        }
+
+        _tasklet.RefreshTimeoutFlag();
+    }
+
+    /// <summary>The scheduler's timer fired. Scheduler thread only.</summary>
+    internal void Expire()
+    {
+        if (IsDisposed || !_tasklet.IsAlive)
+        {
+            return;
+        }
+
+        IsExpired = true;
+        _tasklet.ApplyTimeout();
+    }
+
+    internal TaskletTimeoutException CreateException()
+        => new($"Timeout of {After} expired in tasklet {_tasklet.Id} '{_tasklet.Name}'.", this);
+
+    /// <summary>Among the active scopes from <paramref name="innermost"/> outward, the expired one with the earliest deadline.</summary>
+    internal static TimeoutScope? EarliestExpired(TimeoutScope? innermost)
+    {
+        TimeoutScope? best = null;
+        for (TimeoutScope? scope = innermost; scope is not null; scope = scope._outer)
+        {
+            if (scope.IsExpired && !scope.IsDisposed && (best is null || scope._due <= best._due))
+            {
+                best = scope;
+            }
+        }
+
+        return best;
+    }
+
+    private bool IsInChain(TimeoutScope? innermost)
+    {
+        for (TimeoutScope? scope = innermost; scope is not null; scope = scope._outer)
+        {
+            if (ReferenceEquals(scope, this))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
