@@ -683,11 +683,26 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
     }
 
-    void IChannel.MarkUsedBy(Tasklet? current) => MarkExternalIfNeeded(current);
-
-    private void MarkExternalIfNeeded(Tasklet? current)
+    void IChannel.MarkUsedBy(Tasklet? current)
     {
         if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
+        {
+            _external = true;
+        }
+    }
+
+    /// <summary>Counts the operation for metrics, and marks the channel externally reachable when the party is not a tasklet of a Run() scheduler.</summary>
+    private void MarkExternalIfNeeded(Tasklet? current)
+    {
+        if (current is null)
+        {
+            TaskletsMetrics.ExternalChannelOperation();
+            _external = true;
+            return;
+        }
+
+        current.Scheduler.CountChannelOperation();
+        if (!_external && !current.Scheduler.IsTrackedForDeadlock)
         {
             _external = true;
         }

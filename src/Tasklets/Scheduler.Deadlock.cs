@@ -159,6 +159,7 @@ public sealed partial class Scheduler
         }
 
         var exception = new DeadlockException(message.ToString(), [.. blocked]);
+        TaskletsMetrics.Deadlock();
         if (!_options.KillOnDeadlock)
         {
             throw exception;

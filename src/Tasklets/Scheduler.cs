@@ -19,6 +19,9 @@ namespace Tasklets;
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
 public sealed partial class Scheduler : IDisposable
 {
+    /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> that carries the runtime's metrics (see docs/diagnostics.md).</summary>
+    public const string MeterName = "Tasklets";
+
     [ThreadStatic]
     private static Scheduler? t_running;
 
@@ -39,9 +42,12 @@ public sealed partial class Scheduler : IDisposable
     private int _aliveCount;
     private int _foreignWaits;
     private long _stepCount;
+    private long _flushedSteps;
+    private long _channelOperations;
     private long _coarseNow;
     private Tasklet? _running;
     private readonly List<Tasklet> _failed = [];
+    private readonly List<Exception> _callbackFailures = [];
     private DeadlockException? _pendingDeadlock;
 
     // Inbox: any thread, under _inboxLock.
@@ -108,6 +114,11 @@ public sealed partial class Scheduler : IDisposable
     internal long StepCount => _stepCount;
 
     internal long TimeSliceTicks { get; }
+
+    /// <summary>In deterministic mode, how many checkpoints of one step make a time slice.</summary>
+    internal const int DeterministicSliceCheckpoints = 64;
+
+    internal bool IsDeterministic => _options.Seed is not null;
 
     internal long BudgetDeadline { get; private set; } = long.MaxValue;
 
@@ -302,6 +313,7 @@ public sealed partial class Scheduler : IDisposable
         }
         finally
         {
+            FlushMetrics();
             BudgetDeadline = long.MaxValue;
             _running = null;
             Tasklet.SetCurrent(savedCurrent);
@@ -365,6 +377,7 @@ public sealed partial class Scheduler : IDisposable
                 if (++sinceTimers == 64)
                 {
                     sinceTimers = 0;
+                    FlushMetrics();
                     UpdateCoarseClock();
                     FireDueTimers();
                 }
@@ -538,19 +551,18 @@ public sealed partial class Scheduler : IDisposable
     }
 
     private void RecordFailure(Tasklet tasklet, Exception exception)
-    {
-        _failed.Add(new Tasklet(this, static () => Task.CompletedTask, tasklet.Name));
-        _failed[^1].Finish(exception);
-    }
+        => _callbackFailures.Add(new InvalidOperationException(
+            $"A continuation posted to tasklet {tasklet.Id} '{tasklet.Name}' threw.", exception));
 
     private void ThrowUnobservedFailures()
     {
-        if (_failed.Count == 0)
+        if (_failed.Count == 0 && _callbackFailures.Count == 0)
         {
             return;
         }
 
-        List<Exception> failures = [];
+        List<Exception> failures = [.. _callbackFailures];
+        _callbackFailures.Clear();
         foreach (Tasklet tasklet in _failed)
         {
             if (!tasklet._observed && tasklet.Exception is { } exception)
@@ -731,8 +743,19 @@ public sealed partial class Scheduler : IDisposable
 
     // ---------------------------------------------------------------- alive list
 
+    /// <summary>Counts a channel operation of a tasklet of this scheduler. Owner thread only.</summary>
+    internal void CountChannelOperation() => _channelOperations++;
+
+    private void FlushMetrics()
+    {
+        TaskletsMetrics.Flush(_stepCount - _flushedSteps, _channelOperations);
+        _flushedSteps = _stepCount;
+        _channelOperations = 0;
+    }
+
     private void AddAlive(Tasklet tasklet)
     {
+        TaskletsMetrics.Spawned();
         tasklet._nextAlive = _aliveHead;
         tasklet._prevAlive = null;
         if (_aliveHead is not null)
@@ -768,6 +791,7 @@ public sealed partial class Scheduler : IDisposable
         tasklet._prevAlive = null;
         tasklet._nextAlive = null;
         _aliveCount--;
+        TaskletsMetrics.Died();
     }
 
     // ---------------------------------------------------------------- ownership

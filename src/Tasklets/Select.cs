@@ -75,6 +75,14 @@ public static class Select
         Tasklet? current = Tasklet.CurrentOrNull;
         current?.ThrowIfInterrupted();
         Validate(cases, blocking, timeout);
+        if (current is null)
+        {
+            TaskletsMetrics.ExternalChannelOperation();
+        }
+        else
+        {
+            current.Scheduler.CountChannelOperation();
+        }
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<int>(cancellationToken);

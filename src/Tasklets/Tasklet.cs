@@ -159,6 +159,8 @@ public class Tasklet
     /// (<see cref="SchedulerOptions.TimeSlice"/>) or the watchdog budget (<see cref="Scheduler.RunFor"/>) is spent,
     /// and raises a pending kill or timeout.
     /// </summary>
+    /// <remarks>In deterministic mode (<see cref="SchedulerOptions.Seed"/>) the slice is 64 checkpoints within one step
+    /// instead of a duration, so that runs replay exactly.</remarks>
     /// <returns>Usually completes at once; otherwise when the tasklet runs again.</returns>
     /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
     public static ValueTask Checkpoint()
@@ -172,6 +174,20 @@ public class Tasklet
 
         Scheduler scheduler = current._scheduler;
         long step = scheduler.StepCount;
+        if (scheduler.IsDeterministic)
+        {
+            // No wall clock in deterministic mode: the slice is a number of checkpoints, so that a seed replays exactly.
+            if (current._checkpointStep != step)
+            {
+                current._checkpointStep = step;
+                current._checkpointStart = 0;
+            }
+
+            return ++current._checkpointStart >= Scheduler.DeterministicSliceCheckpoints
+                ? current.YieldCore(WaitKind.Yield).AsValueTask()
+                : default;
+        }
+
         long now = Stopwatch.GetTimestamp();
         if (current._checkpointStep != step)
         {
