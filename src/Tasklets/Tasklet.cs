@@ -508,9 +508,7 @@ public class Tasklet
     /// <summary>Moves this (running) tasklet to the back of the run queue with a completed wait; returns its waiter.</summary>
     internal Waiter YieldCore(WaitKind kind)
     {
-        long generation = _waiter.BeginWait(kind, null);
-        bool claimed = _waiter.TryClaim(generation);
-        Debug.Assert(claimed);
+        _waiter.BeginClaimedWait(kind);
         _scheduler.MakeReady(this, front: false);
         return _waiter;
     }

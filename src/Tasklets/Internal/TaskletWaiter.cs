@@ -53,13 +53,19 @@ internal sealed class TaskletWaiter : Waiter
         // The context flag is ignored on purpose: a tasklet always resumes on its own scheduler.
         if (GetStatus(token) != ValueTaskSourceStatus.Pending)
         {
-            // Completed while nobody awaited (a stored ValueTask): run the continuation as the next step.
-            _tasklet.Scheduler.Post(_tasklet, static s => ((Action)s!)(), (Action)(() => continuation(state)));
+            PostLate(continuation, state);
             return;
         }
 
         _continuation = continuation;
         _continuationState = state;
+    }
+
+    // Kept out of OnCompleted: a lambda capturing its parameters would allocate its closure on every call.
+    private void PostLate(Action<object?> continuation, object? state)
+    {
+        // Completed while nobody awaited (a stored ValueTask): run the continuation as the next step.
+        _tasklet.Scheduler.Post(_tasklet, static s => ((Action)s!)(), (Action)(() => continuation(state)));
     }
 
     public override void Post(SendOrPostCallback d, object? state)

@@ -92,6 +92,24 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         return generation;
     }
 
+    /// <summary>
+    /// Starts a wait that is already claimed by its owner (a yield): no other party can end it, so no CAS is needed.
+    /// Precondition: the waiter is idle. Returns the new generation.
+    /// </summary>
+    public long BeginClaimedWait(WaitKind kind)
+    {
+        long state = _state;
+        Debug.Assert((state & PhaseMask) == PhaseIdle, "BeginClaimedWait on a waiter that is not idle");
+        long generation = (state >> 2) + 1;
+        _firedIndex = -1;
+        _exception = null;
+        _registrationCount = 0;
+        WaitKind = kind;
+        WaitTarget = null;
+        Volatile.Write(ref _state, (generation << 2) | PhaseClaimed);
+        return generation;
+    }
+
     /// <summary>Records a queue node of the current wait, so that it is withdrawn if still queued when the wait ends.</summary>
     public void AddRegistration(SelectCase node)
     {
