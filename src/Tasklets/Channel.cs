@@ -200,11 +200,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
 
         if (_preference == ChannelPreference.Receiver && current is not null && CanSwitchTo(partner, current))
         {
-            partner.Wake(front: true);
+            partner.WakeFrom(current, front: true);
             return current.YieldCore(WaitKind.Yield).AsValueTask();
         }
 
-        partner.Wake(front: false);
+        partner.WakeFrom(current, front: false);
         return default;
     }
 
@@ -341,7 +341,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         {
             if (_preference == ChannelPreference.Sender && current is not null && CanSwitchTo(partner, current))
             {
-                partner.Wake(front: true);
+                partner.WakeFrom(current, front: true);
                 ReceiveOperation<T> self = current.Waiter.RentNode<ReceiveOperation<T>>();
                 self.Bind(this);
                 current.YieldCore(WaitKind.Yield);
@@ -350,7 +350,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                 return self.AsValueTask();
             }
 
-            partner.Wake(front: false);
+            partner.WakeFrom(current, front: false);
         }
 
         return new ValueTask<T>(value);

@@ -46,6 +46,7 @@ public sealed partial class Scheduler : IDisposable
     private long _channelOperations;
     private long _coarseNow;
     private Tasklet? _running;
+    private SynchronizationContext? _installedContext;
     private readonly List<Tasklet> _failed = [];
     private readonly List<Exception> _callbackFailures = [];
     private DeadlockException? _pendingDeadlock;
@@ -307,6 +308,7 @@ public sealed partial class Scheduler : IDisposable
         SynchronizationContext? savedContext = SynchronizationContext.Current;
         Scheduler? savedRunning = t_running;
         t_running = this;
+        _installedContext = null;
         try
         {
             return Loop(mode, main, budgetTicks);
@@ -484,8 +486,9 @@ public sealed partial class Scheduler : IDisposable
             tasklet._waiter.Resume();
         }
 
+        // Tasklet.Current is left as it is until the next step or the end of the Run method: thread-static writes
+        // are costly here, and nothing between steps reads it.
         _running = null;
-        Tasklet.SetCurrent(null);
         AfterStep(tasklet);
     }
 
@@ -493,9 +496,12 @@ public sealed partial class Scheduler : IDisposable
     {
         _running = orphan ? null : tasklet;
         Tasklet.SetCurrent(orphan ? null : tasklet);
-        if (!ReferenceEquals(SynchronizationContext.Current, tasklet._waiter))
+        // The context installed by the previous step is remembered, so that consecutive steps of one tasklet do
+        // not touch the thread-static at all. Reset when a Run method starts.
+        if (!ReferenceEquals(_installedContext, tasklet._waiter))
         {
             SynchronizationContext.SetSynchronizationContext(tasklet._waiter);
+            _installedContext = tasklet._waiter;
         }
     }
 
@@ -625,6 +631,20 @@ public sealed partial class Scheduler : IDisposable
         else
         {
             PostToInbox(new Entry(tasklet, null, null), front);
+        }
+    }
+
+    /// <summary>Queues a tasklet of this scheduler from its own thread (the caller is a running tasklet of it).</summary>
+    internal void MakeReadyLocal(Tasklet tasklet, bool front)
+    {
+        Debug.Assert(IsOwnerThread);
+        if (front)
+        {
+            _runQueue.PushFront(new Entry(tasklet, null, null));
+        }
+        else
+        {
+            _runQueue.PushBack(new Entry(tasklet, null, null));
         }
     }
 

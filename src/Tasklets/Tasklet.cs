@@ -509,7 +509,7 @@ public class Tasklet
     internal Waiter YieldCore(WaitKind kind)
     {
         _waiter.BeginClaimedWait(kind);
-        _scheduler.MakeReady(this, front: false);
+        _scheduler.MakeReadyLocal(this, front: false);
         return _waiter;
     }
 

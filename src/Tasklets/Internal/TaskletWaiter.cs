@@ -31,6 +31,19 @@ internal sealed class TaskletWaiter : Waiter
 
     public override void Wake(bool front) => _tasklet.Scheduler.MakeReady(_tasklet, front);
 
+    public override void WakeFrom(Tasklet? current, bool front)
+    {
+        Scheduler scheduler = _tasklet.Scheduler;
+        if (current is not null && ReferenceEquals(current.Scheduler, scheduler))
+        {
+            scheduler.MakeReadyLocal(_tasklet, front); // the waker runs on this scheduler's thread
+        }
+        else
+        {
+            scheduler.MakeReady(_tasklet, front);
+        }
+    }
+
     /// <summary>Runs the parked continuation. Scheduler thread only, for a wake-up entry of this tasklet.</summary>
     public void Resume()
     {

@@ -151,6 +151,12 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// </summary>
     public abstract void Wake(bool front);
 
+    /// <summary>
+    /// <see cref="Wake"/> called by <paramref name="current"/>, the running tasklet (or null): a waker on the owner's
+    /// own scheduler thread queues it directly, without asking which thread this is.
+    /// </summary>
+    public virtual void WakeFrom(Tasklet? current, bool front) => Wake(front);
+
     /// <summary>Claimed → Completed. Called by whoever resumes the owner.</summary>
     protected void MarkCompleted()
     {
