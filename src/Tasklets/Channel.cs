@@ -606,6 +606,12 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         return item;
     }
 
+    // Lock-free hints for Select.Try: racy reads that can only err towards "maybe ready" for a channel that is ready
+    // at the moment of the read (a queued node may be stale; the locked check decides).
+    internal bool MaybeSendReady() => _closed || !_receivers.IsEmpty || _capacity < 0 || _buffer.Count < _capacity;
+
+    internal bool MaybeReceiveReady() => _closed || _buffer.Count > 0 || _errors is { Count: > 0 } || !_senders.IsEmpty;
+
     internal bool IsSendReadyLocked() => _closed || _receivers.HasLive() || _capacity < 0 || _buffer.Count < _capacity;
 
     internal bool IsReceiveReadyLocked() => _closed || _buffer.Count > 0 || _errors is { Count: > 0 } || _senders.HasLive();

@@ -43,6 +43,8 @@ public class ReceiveCase<T> : SelectCase
 
     internal override bool IsReadyLocked() => _channel!.IsReceiveReadyLocked();
 
+    internal override bool MaybeReadyUnlocked() => _channel!.MaybeReceiveReady();
+
     internal override Waiter? ExecuteLocked()
     {
         bool done = _channel!.TryReceiveLocked(out T value, out bool closed, out Waiter? partner, out Exception? error);

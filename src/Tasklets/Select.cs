@@ -66,6 +66,25 @@ public static class Select
     /// <returns>The index of the case that fired, or -1.</returns>
     public static int Try(params ReadOnlySpan<SelectCase> cases)
     {
+        // Fast path (Go's non-blocking select does the same): if no case even looks ready, nothing is, as of a moment
+        // during this call; answering -1 then is linearizable without taking any lock. A case that looks ready is
+        // checked again under the locks.
+        bool anyMaybeReady = false;
+        foreach (SelectCase c in cases)
+        {
+            if (c is null || c.MaybeReadyUnlocked())
+            {
+                anyMaybeReady = true;
+                break;
+            }
+        }
+
+        if (!anyMaybeReady)
+        {
+            Tasklet.CurrentOrNull?.ThrowIfInterrupted();
+            return -1;
+        }
+
         ValueTask<int> result = Core(cases, blocking: false, Timeout.InfiniteTimeSpan, default);
         return result.Result;
     }

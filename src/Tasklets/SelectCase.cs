@@ -33,6 +33,9 @@ public abstract class SelectCase
     /// <summary>Removes this node from its channel's queue if it is still there.</summary>
     internal void Withdraw() => ChannelCore.Withdraw(this);
 
+    /// <summary>A lock-free hint: false only if the case is not ready now. May say true for a case that is not.</summary>
+    internal abstract bool MaybeReadyUnlocked();
+
     /// <summary>True when executing the case now would not block. Caller holds the channel's gate.</summary>
     internal abstract bool IsReadyLocked();
 

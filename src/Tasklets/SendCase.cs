@@ -36,6 +36,8 @@ public class SendCase<T> : SelectCase
 
     internal override bool IsReadyLocked() => _channel!.IsSendReadyLocked();
 
+    internal override bool MaybeReadyUnlocked() => _channel!.MaybeSendReady();
+
     internal override Waiter? ExecuteLocked()
     {
         bool done = _channel!.TrySendLocked(Item, out Waiter? partner);
