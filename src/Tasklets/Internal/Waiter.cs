@@ -39,7 +39,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private Exception? _exception;
 
     // Queue nodes registered by the current wait; owner-only.
-    private SelectCase?[] _registrations = new SelectCase?[1];
+    private SelectCase?[]? _registrations; // allocated on the first registration: a tasklet that only yields or sleeps needs none
     private int _registrationCount;
 
     // The cancellation registration of the current wait, if any; owner-only (the callback only claims).
@@ -113,6 +113,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>Records a queue node of the current wait, so that it is withdrawn if still queued when the wait ends.</summary>
     public void AddRegistration(SelectCase node)
     {
+        _registrations ??= new SelectCase?[2];
         if (_registrationCount == _registrations.Length)
         {
             Array.Resize(ref _registrations, _registrations.Length * 2);
@@ -246,7 +247,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
         for (int i = 0; i < _registrationCount; i++)
         {
-            SelectCase node = _registrations[i]!;
+            SelectCase node = _registrations![i]!;
             _registrations[i] = null;
             // Read after resumption: the partner that dequeued this node published _queued = false under the
             // channel lock before waking us. A node still queued belongs to a losing case or a wait that was
