@@ -60,12 +60,21 @@ public sealed partial class Scheduler
         }
     }
 
-    /// <summary>True if a parked tasklet waits on a primitive that a party outside the tracked schedulers can reach.</summary>
+    /// <summary>
+    /// True if a wake-up is in flight (a claimed wait), or a parked tasklet waits on a primitive that a party outside
+    /// the tracked schedulers can reach.
+    /// </summary>
     private bool AnyExternalWait()
     {
         for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
         {
             Waiter waiter = t._waiter;
+            if (waiter.IsClaimed)
+            {
+                // Claimed by a partner on another thread whose wake-up has not reached the inbox yet: it will.
+                return true;
+            }
+
             if (!waiter.IsParked)
             {
                 continue;

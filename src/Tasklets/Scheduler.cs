@@ -265,8 +265,9 @@ public sealed partial class Scheduler : IDisposable
     }
 
     /// <summary>
-    /// Declares that a party outside this scheduler's tasklets (a callback, another system) will still wake tasklets
-    /// here, so that <see cref="Run()"/> waits instead of reporting a deadlock. Dispose the hold when that is no longer true.
+    /// Declares that a party outside this scheduler's tasklets (a callback, another system) will still wake or spawn
+    /// tasklets here, so that <see cref="Run()"/> waits instead of reporting a deadlock, or returning while no
+    /// tasklet is alive. Dispose the hold when that is no longer true.
     /// </summary>
     /// <returns>The hold.</returns>
     public IDisposable KeepAlive()
@@ -398,7 +399,9 @@ public sealed partial class Scheduler : IDisposable
                 continue;
             }
 
-            if (_aliveCount == 0 && _inboxCount == 0)
+            // Run() also waits, with nothing alive, while a KeepAlive hold says more work will be posted.
+            bool held = mode == RunMode.UntilDone && main is null && Volatile.Read(ref _keepAlive) > 0;
+            if (_aliveCount == 0 && _inboxCount == 0 && !held)
             {
                 if (_pendingDeadlock is { } deadlock)
                 {

@@ -58,6 +58,9 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>True while the current wait can still be claimed.</summary>
     public bool IsParked => (Volatile.Read(ref _state) & PhaseMask) == PhaseParked;
 
+    /// <summary>True between a claim and the owner's resumption: a wake-up is on its way (maybe still in another thread).</summary>
+    public bool IsClaimed => (Volatile.Read(ref _state) & PhaseMask) == PhaseClaimed;
+
     /// <summary>True when the wait with generation <paramref name="generation"/> can still be claimed.</summary>
     public bool IsParkedWith(long generation) => Volatile.Read(ref _state) == ((generation << 2) | PhaseParked);
 
