@@ -80,36 +80,26 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public ReadOnlySpan<SelectCase?> Registrations => _registrations.AsSpan(0, _registrationCount);
 
     /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
-    public long BeginWait(WaitKind kind, object? target)
+    public long BeginWait(WaitKind kind, object? target) => Begin(kind, target, PhaseParked);
+
+    /// <summary>
+    /// Starts a wait that is already claimed by its owner (a yield): no other party can end it, so no CAS is needed.
+    /// Precondition: the waiter is idle. Returns the new generation.
+    /// </summary>
+    public long BeginClaimedWait(WaitKind kind) => Begin(kind, null, PhaseClaimed);
+
+    private long Begin(WaitKind kind, object? target, long phase)
     {
         long state = _state;
-        Debug.Assert((state & PhaseMask) == PhaseIdle, "BeginWait on a waiter that is not idle");
+        Debug.Assert((state & PhaseMask) == PhaseIdle, "a wait began on a waiter that is not idle");
         long generation = (state >> 2) + 1;
         _firedIndex = -1;
         _exception = null;
         _registrationCount = 0;
         WaitKind = kind;
         WaitTarget = target;
-        // Publish Parked last: from here on any thread may claim.
-        Volatile.Write(ref _state, (generation << 2) | PhaseParked);
-        return generation;
-    }
-
-    /// <summary>
-    /// Starts a wait that is already claimed by its owner (a yield): no other party can end it, so no CAS is needed.
-    /// Precondition: the waiter is idle. Returns the new generation.
-    /// </summary>
-    public long BeginClaimedWait(WaitKind kind)
-    {
-        long state = _state;
-        Debug.Assert((state & PhaseMask) == PhaseIdle, "BeginClaimedWait on a waiter that is not idle");
-        long generation = (state >> 2) + 1;
-        _firedIndex = -1;
-        _exception = null;
-        _registrationCount = 0;
-        WaitKind = kind;
-        WaitTarget = null;
-        Volatile.Write(ref _state, (generation << 2) | PhaseClaimed);
+        // Publish the phase last: from here on, if Parked, any thread may claim.
+        Volatile.Write(ref _state, (generation << 2) | phase);
         return generation;
     }
 

@@ -22,6 +22,27 @@ public class SchedulerTests
     }
 
     [Fact]
+    public void Yield_ThreeTasklets_RoundRobin()
+    {
+        using var s = new Scheduler();
+        var trace = new StringBuilder();
+        foreach (char name in "ABC")
+        {
+            s.Go(async () =>
+            {
+                for (int i = 0; i < 3; i++)
+                {
+                    trace.Append(name);
+                    await Tasklet.Yield();
+                }
+            });
+        }
+
+        s.Run();
+        Assert.Equal("ABCABCABC", trace.ToString());
+    }
+
+    [Fact]
     public void Go_NestedSpawn_RunsAfterTaskletsAlreadyQueued()
     {
         using var s = new Scheduler();
