@@ -149,7 +149,8 @@ public abstract class ChannelContractTests
             {
                 got.Add(c.Receive());
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         consumer.Start();
         for (int i = 0; i < 1000; i++)
         {

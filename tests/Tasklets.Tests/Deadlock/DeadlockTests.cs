@@ -189,7 +189,8 @@ public class DeadlockTests
             {
                 c.Send(i);
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         s.Run();
         Assert.True(thread.Join(TimeSpan.FromSeconds(30)));
@@ -217,7 +218,8 @@ public class DeadlockTests
             // Spawn the sender on the scheduler, then release the hold: from here on the scheduler can see everything.
             s.Go(async () => await inbox!.SendAsync(42));
             hold.Dispose();
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         s.Run();
         Assert.True(thread.Join(TimeSpan.FromSeconds(30)));
@@ -275,7 +277,8 @@ public class DeadlockTests
             {
                 fromB = e;
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         threadB.Start();
         var fromA = Assert.Throws<DeadlockException>(a.Run);
         Assert.True(threadB.Join(TimeSpan.FromSeconds(30)));
