@@ -32,7 +32,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     private static long s_nextId;
 
     private readonly long _id = Interlocked.Increment(ref s_nextId);
-    private readonly Lock _gate = new();
+    private SpinGate _gate; // see SpinGate for why not System.Threading.Lock
     private readonly int _capacity; // 0 unbuffered, -1 unbounded
 
     // All under _gate.
@@ -84,9 +84,14 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         get
         {
-            lock (_gate)
+            _gate.Enter();
+            try
             {
                 return _buffer.Count;
+            }
+            finally
+            {
+                _gate.Exit();
             }
         }
     }
@@ -96,9 +101,14 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         get
         {
-            lock (_gate)
+            _gate.Enter();
+            try
             {
                 return _senders.CountLive() - _receivers.CountLive();
+            }
+            finally
+            {
+                _gate.Exit();
             }
         }
     }
@@ -123,16 +133,23 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         get
         {
-            lock (_gate)
+            _gate.Enter();
+            try
             {
                 return _closed;
+            }
+            finally
+            {
+                _gate.Exit();
             }
         }
     }
 
     long IChannel.Id => _id;
 
-    Lock IChannel.Gate => _gate;
+    void IChannel.EnterGate() => _gate.Enter();
+
+    void IChannel.ExitGate() => _gate.Exit();
 
     bool IChannel.IsExternal => _external;
 
@@ -173,7 +190,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         Waiter? partner;
         Waiter waiter;
         long generation;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (TrySendLocked(item, out partner))
             {
@@ -187,6 +205,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             node.Item = item;
             EnqueueSenderLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         parked = waiter;
@@ -215,12 +237,17 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         Waiter? partner;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (_closed || !TrySendLocked(item, out partner))
             {
                 return false;
             }
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         partner?.Wake(front: false);
@@ -255,7 +282,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         ArgumentNullException.ThrowIfNull(exception);
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         SelectCase? node;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (_closed)
             {
@@ -270,6 +298,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             }
 
             node._waiter!.SetOutcome(node._caseIndex, exception);
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         node._waiter!.Wake(front: false);
@@ -307,7 +339,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         bool closed;
         Exception? error;
         ReceiveOperation<T> node;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (TryReceiveLocked(out value, out closed, out partner, out error))
             {
@@ -321,6 +354,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             EnqueueReceiverLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
             parked = waiter;
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         Park(parked!, node._generation, current, cancellationToken);
@@ -366,12 +403,17 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         Waiter? partner;
         bool closed;
         Exception? error;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (!TryReceiveLocked(out item, out closed, out partner, out error))
             {
                 return false;
             }
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         if (error is not null)
@@ -416,7 +458,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         Exception? error;
         ReceiveCase<T> node;
         Waiter waiter;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (TryReceiveLocked(out value, out closed, out partner, out error))
             {
@@ -429,6 +472,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             node.Bind(this);
             EnqueueReceiverLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         Park(waiter, node._generation, current, cancellationToken);
@@ -468,7 +515,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         SelectCase? wakeList = null;
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (_closed)
             {
@@ -496,6 +544,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                 node._next = wakeList;
                 wakeList = node;
             }
+        }
+        finally
+        {
+            _gate.Exit();
         }
 
         // Outside the lock. Read the link before waking: the woken owner may reuse its node at once.
@@ -634,7 +686,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
 
     void IChannel.Withdraw(SelectCase node)
     {
-        lock (_gate)
+        _gate.Enter();
+        try
         {
             if (node._queued)
             {
@@ -647,6 +700,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                     _receivers.Remove(node);
                 }
             }
+        }
+        finally
+        {
+            _gate.Exit();
         }
     }
 

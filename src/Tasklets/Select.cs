@@ -256,7 +256,7 @@ public static class Select
             IChannel channel = cases[i].ChannelCore;
             if (!ReferenceEquals(channel, previous))
             {
-                channel.Gate.Enter();
+                channel.EnterGate();
                 previous = channel;
             }
         }
@@ -270,7 +270,7 @@ public static class Select
             IChannel channel = cases[order[k]].ChannelCore;
             if (!ReferenceEquals(channel, previous))
             {
-                channel.Gate.Exit();
+                channel.ExitGate();
                 previous = channel;
             }
         }

@@ -6,8 +6,11 @@ internal interface IChannel
     /// <summary>Process-unique, increasing id: select locks channels in this order.</summary>
     long Id { get; }
 
-    /// <summary>The channel's one lock (Go's <c>hchan.lock</c>).</summary>
-    Lock Gate { get; }
+    /// <summary>Takes the channel's one lock (Go's <c>hchan.lock</c>, a <see cref="SpinGate"/>).</summary>
+    void EnterGate();
+
+    /// <summary>Releases the channel's lock.</summary>
+    void ExitGate();
 
     /// <summary>True once a party that is not a tasklet of a <c>Run()</c> scheduler used the channel, or it was created outside a tasklet.</summary>
     bool IsExternal { get; }
