@@ -689,21 +689,46 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         _gate.Enter();
         try
         {
-            if (node._queued)
+            RemoveIfQueuedLocked(node);
+        }
+        finally
+        {
+            _gate.Exit();
+        }
+    }
+
+    void IChannel.WithdrawAll(SelectCase node, ReadOnlySpan<SelectCase?> others)
+    {
+        _gate.Enter();
+        try
+        {
+            RemoveIfQueuedLocked(node);
+            foreach (SelectCase? other in others)
             {
-                if (node is SendCase<T>)
+                if (other is not null && ReferenceEquals(other.ChannelCore, this))
                 {
-                    _senders.Remove(node);
-                }
-                else
-                {
-                    _receivers.Remove(node);
+                    RemoveIfQueuedLocked(other);
                 }
             }
         }
         finally
         {
             _gate.Exit();
+        }
+    }
+
+    private void RemoveIfQueuedLocked(SelectCase node)
+    {
+        if (node._queued)
+        {
+            if (node is SendCase<T>)
+            {
+                _senders.Remove(node);
+            }
+            else
+            {
+                _receivers.Remove(node);
+            }
         }
     }
 

@@ -85,8 +85,9 @@ public sealed partial class Scheduler
                 return true;
             }
 
-            foreach (SelectCase? node in waiter.Registrations)
+            for (int i = 0; i < waiter.RegistrationCount; i++)
             {
+                SelectCase? node = waiter.RegistrationAt(i);
                 if (node is not null && node.ChannelCore.IsExternal)
                 {
                     return true;

@@ -72,11 +72,11 @@ public sealed partial class Scheduler
                 return "send on " + ((IChannel)waiter.WaitTarget!).Describe();
             case WaitKind.Select:
                 var text = new StringBuilder();
-                ReadOnlySpan<SelectCase?> cases = waiter.Registrations;
-                text.Append("select over ").Append(cases.Length).Append(" case(s):");
-                foreach (SelectCase? c in cases)
+                int count = waiter.RegistrationCount;
+                text.Append("select over ").Append(count).Append(" case(s):");
+                for (int i = 0; i < count; i++)
                 {
-                    if (c is not null)
+                    if (waiter.RegistrationAt(i) is { } c)
                     {
                         text.Append(c.IsSendCase ? " send on " : " receive on ").Append(c.ChannelCore.Describe()).Append(';');
                     }

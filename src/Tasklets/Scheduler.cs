@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Tasklets.Internal;
 
 namespace Tasklets;
@@ -37,7 +38,10 @@ public sealed partial class Scheduler : IDisposable
     private readonly bool _randomizeOrder;
 
     // Owner-thread state.
-    private Deque<Entry> _runQueue = new(64);
+    // The run queue holds a Tasklet (start it, or resume its claimed wait) or a PostedStep (run a continuation posted
+    // through its context): one reference per entry, so a switch stores one pointer.
+    private Deque<object> _runQueue = new(64);
+    private PostedStep? _freePostedSteps; // recycled PostedSteps, owner thread only
     private Tasklet? _aliveHead;
     private int _aliveCount;
     private int _foreignWaits;
@@ -168,7 +172,7 @@ public sealed partial class Scheduler : IDisposable
         if (IsOwnerThread)
         {
             AddAlive(tasklet);
-            _runQueue.PushBack(new Entry(tasklet, null, null));
+            _runQueue.PushBack(tasklet);
         }
         else
         {
@@ -437,37 +441,18 @@ public sealed partial class Scheduler : IDisposable
     }
 
     /// <summary>Runs one step: a tasklet's start, the resumption of its wait, or a posted continuation.</summary>
-    private void Step(Entry entry)
+    private void Step(object entry)
     {
-        Tasklet tasklet = entry.Tasklet;
         _stepCount++;
-        if (entry.Callback is { } callback)
+        if (entry is PostedStep posted)
         {
-            if (ReferenceEquals(callback, s_checkCompleted))
-            {
-                AfterStep(tasklet);
-                return;
-            }
-
-            // A foreign continuation posted through the tasklet's context.
-            if (tasklet._inForeignWait)
-            {
-                tasklet._inForeignWait = false;
-                _foreignWaits--;
-            }
-
-            EnterStep(tasklet, orphan: !tasklet.IsAlive);
-            try
-            {
-                callback(entry.State);
-            }
-            catch (Exception e)
-            {
-                // Posted user code threw: no exception is silently lost.
-                RecordFailure(tasklet, e);
-            }
+            RunPosted(posted);
+            return;
         }
-        else if (Volatile.Read(ref tasklet._lifecycle) == Tasklet.LifeCreated)
+
+        // Only Tasklets and PostedSteps are queued.
+        Tasklet tasklet = Unsafe.As<Tasklet>(entry);
+        if (Volatile.Read(ref tasklet._lifecycle) == Tasklet.LifeCreated)
         {
             if (Interlocked.CompareExchange(ref tasklet._lifecycle, Tasklet.LifeStarted, Tasklet.LifeCreated) != Tasklet.LifeCreated)
             {
@@ -493,6 +478,64 @@ public sealed partial class Scheduler : IDisposable
         // are costly here, and nothing between steps reads it.
         _running = null;
         AfterStep(tasklet);
+    }
+
+    /// <summary>Runs a posted continuation as a step of its tasklet, and recycles the step.</summary>
+    private void RunPosted(PostedStep posted)
+    {
+        Tasklet tasklet = posted.Tasklet;
+        SendOrPostCallback callback = posted.Callback;
+        object? state = posted.State;
+        posted.Tasklet = null!;
+        posted.Callback = null!;
+        posted.State = null;
+        posted.NextFree = _freePostedSteps;
+        _freePostedSteps = posted;
+        if (ReferenceEquals(callback, s_checkCompleted))
+        {
+            AfterStep(tasklet);
+            return;
+        }
+
+        // A foreign continuation posted through the tasklet's context.
+        if (tasklet._inForeignWait)
+        {
+            tasklet._inForeignWait = false;
+            _foreignWaits--;
+        }
+
+        EnterStep(tasklet, orphan: !tasklet.IsAlive);
+        try
+        {
+            callback(state);
+        }
+        catch (Exception e)
+        {
+            // Posted user code threw: no exception is silently lost.
+            RecordFailure(tasklet, e);
+        }
+
+        _running = null;
+        AfterStep(tasklet);
+    }
+
+    private PostedStep RentPostedStep(Tasklet tasklet, SendOrPostCallback callback, object? state)
+    {
+        PostedStep? step = _freePostedSteps;
+        if (step is null)
+        {
+            step = new PostedStep();
+        }
+        else
+        {
+            _freePostedSteps = step.NextFree;
+            step.NextFree = null;
+        }
+
+        step.Tasklet = tasklet;
+        step.Callback = callback;
+        step.State = state;
+        return step;
     }
 
     private void EnterStep(Tasklet tasklet, bool orphan)
@@ -590,7 +633,7 @@ public sealed partial class Scheduler : IDisposable
     }
 
     /// <summary>The next entry: FIFO, or a seeded-random ready one in exploration mode.</summary>
-    private Entry NextEntry()
+    private object NextEntry()
     {
         if (_randomizeOrder && _runQueue.Count > 1)
         {
@@ -624,11 +667,11 @@ public sealed partial class Scheduler : IDisposable
         {
             if (front)
             {
-                _runQueue.PushFront(new Entry(tasklet, null, null));
+                _runQueue.PushFront(tasklet);
             }
             else
             {
-                _runQueue.PushBack(new Entry(tasklet, null, null));
+                _runQueue.PushBack(tasklet);
             }
         }
         else
@@ -643,11 +686,11 @@ public sealed partial class Scheduler : IDisposable
         Debug.Assert(IsOwnerThread);
         if (front)
         {
-            _runQueue.PushFront(new Entry(tasklet, null, null));
+            _runQueue.PushFront(tasklet);
         }
         else
         {
-            _runQueue.PushBack(new Entry(tasklet, null, null));
+            _runQueue.PushBack(tasklet);
         }
     }
 
@@ -656,7 +699,7 @@ public sealed partial class Scheduler : IDisposable
     {
         if (IsOwnerThread)
         {
-            _runQueue.PushBack(new Entry(tasklet, callback, state));
+            _runQueue.PushBack(RentPostedStep(tasklet, callback, state));
         }
         else
         {
@@ -726,7 +769,7 @@ public sealed partial class Scheduler : IDisposable
             Entry entry = batch[i];
             if (entry.Front && !ReferenceEquals(entry.Callback, s_interrupt))
             {
-                _runQueue.PushFront(entry with { Front = false });
+                _runQueue.PushFront(entry.Tasklet); // front entries are wake-ups: no callback
                 fronts--;
             }
         }
@@ -736,7 +779,7 @@ public sealed partial class Scheduler : IDisposable
             if (ReferenceEquals(entry.Callback, s_spawn))
             {
                 AddAlive(entry.Tasklet);
-                _runQueue.PushBack(new Entry(entry.Tasklet, null, null));
+                _runQueue.PushBack(entry.Tasklet);
             }
             else if (ReferenceEquals(entry.Callback, s_interrupt))
             {
@@ -744,7 +787,7 @@ public sealed partial class Scheduler : IDisposable
             }
             else if (!entry.Front)
             {
-                _runQueue.PushBack(entry);
+                _runQueue.PushBack(entry.Callback is null ? entry.Tasklet : RentPostedStep(entry.Tasklet, entry.Callback, entry.State));
             }
         }
 
@@ -864,10 +907,19 @@ public sealed partial class Scheduler : IDisposable
         Shutdown,
     }
 
-    /// <summary>A run-queue or inbox entry: resume/start <see cref="Tasklet"/> (no callback), or run a posted callback for it.</summary>
+    /// <summary>An inbox entry: resume/start <see cref="Tasklet"/> (no callback), run a posted callback for it, or a special request (spawn, interrupt).</summary>
     private readonly record struct Entry(Tasklet Tasklet, SendOrPostCallback? Callback, object? State)
     {
         public bool Front { get; init; }
+    }
+
+    /// <summary>A run-queue entry for a continuation posted through a tasklet's context; recycled after it ran.</summary>
+    private sealed class PostedStep
+    {
+        public Tasklet Tasklet = null!;
+        public SendOrPostCallback Callback = null!;
+        public object? State;
+        public PostedStep? NextFree;
     }
 
     private sealed class KeepAliveHold(Scheduler scheduler) : IDisposable

@@ -21,6 +21,12 @@ internal interface IChannel
     /// <summary>Removes a node of this channel if it is still queued. Takes the gate.</summary>
     void Withdraw(SelectCase node);
 
+    /// <summary>
+    /// Removes <paramref name="node"/> and those of <paramref name="others"/> that belong to this channel, where still
+    /// queued, under one acquisition of the gate. Nodes of other channels are left alone.
+    /// </summary>
+    void WithdrawAll(SelectCase node, ReadOnlySpan<SelectCase?> others);
+
     /// <summary>"channel 'results' (unbuffered, 0 buffered)": for Dump and deadlock reports.</summary>
     string Describe();
 }

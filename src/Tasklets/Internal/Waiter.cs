@@ -38,16 +38,22 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private int _firedIndex;
     private Exception? _exception;
 
-    // Queue nodes registered by the current wait; owner-only.
-    private SelectCase?[]? _registrations; // allocated on the first registration: a tasklet that only yields or sleeps needs none
+    // Queue nodes registered by the current wait; owner-only. The first is kept in a field, so that a plain send or
+    // receive (one registration) touches no array; a select's further cases go to _moreRegistrations, allocated on
+    // the first select with two or more cases.
+    private SelectCase? _registration0;
+    private SelectCase?[]? _moreRegistrations;
     private int _registrationCount;
 
     // The cancellation registration of the current wait, if any; owner-only (the callback only claims).
+    // _cancellationGeneration is 0 when the current wait has none, so that EndWait skips the disposal.
     private CancellationTokenRegistration _cancellation;
     private long _cancellationGeneration;
 
-    // Per-waiter cache of queue nodes, indexed by NodeSlot<TNode>.Index; owner-only.
-    private object?[] _nodeCache = [];
+    // The queue nodes of plain sends and receives, reused across waits; owner-only. Two slots cover a tasklet that
+    // alternates between a send and a receive (or two item types) without allocating; a third kind evicts the older.
+    private SelectCase? _node0;
+    private SelectCase? _node1;
 
     /// <summary>The generation of the current (or last) wait.</summary>
     public long Generation => Volatile.Read(ref _state) >> 2;
@@ -76,8 +82,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>The scheduler's coarse clock when the current wait began (diagnostics: how long).</summary>
     public long WaitStart { get; set; }
 
-    /// <summary>The registrations of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
-    public ReadOnlySpan<SelectCase?> Registrations => _registrations.AsSpan(0, _registrationCount);
+    /// <summary>The number of registrations of the current wait.</summary>
+    public int RegistrationCount => _registrationCount;
+
+    /// <summary>Registration <paramref name="index"/> of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
+    public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _moreRegistrations![index - 1];
 
     /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
     public long BeginWait(WaitKind kind, object? target) => Begin(kind, target, PhaseParked);
@@ -106,13 +115,26 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>Records a queue node of the current wait, so that it is withdrawn if still queued when the wait ends.</summary>
     public void AddRegistration(SelectCase node)
     {
-        _registrations ??= new SelectCase?[2];
-        if (_registrationCount == _registrations.Length)
+        if (_registrationCount == 0)
         {
-            Array.Resize(ref _registrations, _registrations.Length * 2);
+            _registration0 = node;
+            _registrationCount = 1;
+            return;
         }
 
-        _registrations[_registrationCount++] = node;
+        AddMoreRegistration(node);
+    }
+
+    private void AddMoreRegistration(SelectCase node)
+    {
+        _moreRegistrations ??= new SelectCase?[4];
+        if (_registrationCount - 1 == _moreRegistrations.Length)
+        {
+            Array.Resize(ref _moreRegistrations, _moreRegistrations.Length * 2);
+        }
+
+        _moreRegistrations[_registrationCount - 1] = node;
+        _registrationCount++;
     }
 
     /// <summary>Ends the wait of <paramref name="generation"/> if nobody else has: exactly one caller wins.</summary>
@@ -162,6 +184,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>Binds a cancellation token to the current wait: cancelling it claims the wait with an <see cref="OperationCanceledException"/>.</summary>
     public void RegisterCancellation(long generation, CancellationToken cancellationToken)
     {
+        Debug.Assert(generation != 0, "generations start at 1");
         _cancellationGeneration = generation;
         _cancellation = cancellationToken.UnsafeRegister(
             static (state, token) =>
@@ -200,29 +223,23 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     }
 
     /// <summary>A queue node of type <typeparamref name="TNode"/> owned by this waiter, reused across waits.</summary>
+    /// <remarks>Node types are sealed, so each check is one type-handle comparison.</remarks>
     public TNode RentNode<TNode>()
         where TNode : SelectCase, new()
     {
-        int slot = NodeSlot<TNode>.Index;
-        object?[] cache = _nodeCache;
-        if ((uint)slot < (uint)cache.Length && cache[slot] is TNode cached)
+        if (_node0 is TNode first)
         {
-            return cached;
+            return first;
         }
 
-        return CreateNode<TNode>(slot);
-    }
-
-    private TNode CreateNode<TNode>(int slot)
-        where TNode : SelectCase, new()
-    {
-        if (slot >= _nodeCache.Length)
+        if (_node1 is TNode second)
         {
-            Array.Resize(ref _nodeCache, Math.Max(slot + 1, _nodeCache.Length * 2));
+            return second;
         }
 
         var node = new TNode();
-        _nodeCache[slot] = node;
+        _node1 = _node0;
+        _node0 = node;
         return node;
     }
 
@@ -238,22 +255,18 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
         }
 
-        for (int i = 0; i < _registrationCount; i++)
+        if (_registrationCount != 0)
         {
-            SelectCase node = _registrations![i]!;
-            _registrations[i] = null;
-            // Read after resumption: the partner that dequeued this node published _queued = false under the
-            // channel lock before waking us. A node still queued belongs to a losing case or a wait that was
-            // ended by kill, timeout or cancellation: remove it so it can never match a partner.
-            if (node._queued)
-            {
-                node.Withdraw();
-            }
+            WithdrawRegistrations();
         }
 
-        _registrationCount = 0;
-        _cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
-        _cancellation = default;
+        if (_cancellationGeneration != 0)
+        {
+            _cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
+            _cancellation = default;
+            _cancellationGeneration = 0;
+        }
+
         WaitKind = WaitKind.None;
         WaitTarget = null;
         int fired = _firedIndex;
@@ -267,6 +280,44 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
 
         return fired;
+    }
+
+    // Read after resumption: the partner that dequeued a node published _queued = false under the channel lock
+    // before waking us. A node still queued belongs to a losing case or a wait that was ended by kill, timeout or
+    // cancellation: remove it so it can never match a partner. Nodes of one channel are withdrawn under one
+    // acquisition of its gate (a select over several cases of the same channel).
+    private void WithdrawRegistrations()
+    {
+        SelectCase first = _registration0!;
+        _registration0 = null;
+        int more = _registrationCount - 1;
+        _registrationCount = 0;
+        if (more == 0)
+        {
+            if (first._queued)
+            {
+                first.Withdraw();
+            }
+
+            return;
+        }
+
+        SelectCase?[] rest = _moreRegistrations!;
+        if (first._queued)
+        {
+            first.ChannelCore.WithdrawAll(first, rest.AsSpan(0, more));
+        }
+
+        for (int i = 0; i < more; i++)
+        {
+            SelectCase? node = rest[i];
+            if (node is not null && node._queued)
+            {
+                node.ChannelCore.WithdrawAll(node, rest.AsSpan(i + 1, more - i - 1));
+            }
+        }
+
+        Array.Clear(rest, 0, more);
     }
 
     /// <summary>Called when a wait ended and the waiter is idle again (pooling of external waiters).</summary>
@@ -308,20 +359,6 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     /// <summary>The awaitable for the current wait, producing the fired case index.</summary>
     public ValueTask<int> AsValueTaskOfInt() => new(this, (short)Generation);
-}
-
-/// <summary>Gives each queue-node type a small index into <see cref="Waiter"/>'s node cache.</summary>
-internal static class NodeSlot
-{
-    private static int s_next = -1;
-
-    public static int Allocate() => Interlocked.Increment(ref s_next);
-}
-
-/// <summary>The node-cache index of <typeparamref name="TNode"/>.</summary>
-internal static class NodeSlot<TNode>
-{
-    public static readonly int Index = NodeSlot.Allocate();
 }
 
 /// <summary>What a waiter waits for; turned into words only when someone asks (Dump, deadlock report).</summary>
