@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Tasklets.Internal;
 
 namespace Tasklets;
@@ -535,7 +536,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             // Receivers are queued only while the buffer is empty, so each of them now sees "closed and drained".
             while ((node = _receivers.DequeueAndClaim()) is not null)
             {
-                var receiver = (ReceiveCase<T>)node;
+                var receiver = Unsafe.As<ReceiveCase<T>>(node); // _receivers holds only this channel's receive nodes
                 receiver.Value = default!;
                 receiver.IsClosed = true;
                 node._waiter!.SetOutcome(
@@ -579,7 +580,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         if (node is not null)
         {
             // A receiver is parked: the item goes straight to it, never through the buffer (no barging).
-            var receiver = (ReceiveCase<T>)node;
+            var receiver = Unsafe.As<ReceiveCase<T>>(node); // _receivers holds only this channel's receive nodes
             receiver.Value = item;
             receiver.IsClosed = false;
             partner = node._waiter!;
@@ -647,7 +648,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
 
     private static T TakeItem(SelectCase node)
     {
-        var sender = (SendCase<T>)node;
+        var sender = Unsafe.As<SendCase<T>>(node); // _senders holds only this channel's send nodes
         T item = sender.Item;
         if (sender is SendOperation<T>)
         {

@@ -99,7 +99,7 @@ public sealed partial class Scheduler : IDisposable
     }
 
     /// <summary>The scheduler of the running tasklet, or of the Run method this thread is inside; null otherwise.</summary>
-    public static Scheduler? Current => Tasklet.CurrentOrNull?.Scheduler ?? t_running;
+    public static Scheduler? Current => t_running;
 
     internal static Scheduler? CurrentOrNull => t_running;
 
@@ -309,7 +309,6 @@ public sealed partial class Scheduler : IDisposable
     private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
     {
         Enter(mode);
-        Tasklet? savedCurrent = Tasklet.CurrentOrNull;
         SynchronizationContext? savedContext = SynchronizationContext.Current;
         Scheduler? savedRunning = t_running;
         t_running = this;
@@ -323,7 +322,6 @@ public sealed partial class Scheduler : IDisposable
             FlushMetrics();
             BudgetDeadline = long.MaxValue;
             _running = null;
-            Tasklet.SetCurrent(savedCurrent);
             SynchronizationContext.SetSynchronizationContext(savedContext);
             t_running = savedRunning;
             Exit(mode);
@@ -474,8 +472,7 @@ public sealed partial class Scheduler : IDisposable
             tasklet._waiter.Resume();
         }
 
-        // Tasklet.Current is left as it is until the next step or the end of the Run method: thread-static writes
-        // are costly here, and nothing between steps reads it.
+        // Between steps no tasklet is current (Tasklet.Current derives from _running).
         _running = null;
         AfterStep(tasklet);
     }
@@ -541,7 +538,6 @@ public sealed partial class Scheduler : IDisposable
     private void EnterStep(Tasklet tasklet, bool orphan)
     {
         _running = orphan ? null : tasklet;
-        Tasklet.SetCurrent(orphan ? null : tasklet);
         // The context installed by the previous step is remembered, so that consecutive steps of one tasklet do
         // not touch the thread-static at all. Reset when a Run method starts.
         if (!ReferenceEquals(_installedContext, tasklet._waiter))

@@ -31,9 +31,6 @@ public class Tasklet
 
     private static long s_nextId;
 
-    [ThreadStatic]
-    private static Tasklet? t_current;
-
     private readonly Scheduler _scheduler;
     private readonly string? _name;
     private Delegate? _body;
@@ -67,9 +64,11 @@ public class Tasklet
     }
 
     /// <summary>The tasklet running on this thread, or null outside tasklets.</summary>
-    public static Tasklet? Current => t_current;
+    public static Tasklet? Current => CurrentOrNull;
 
-    internal static Tasklet? CurrentOrNull => t_current;
+    // Derived from the scheduler this thread is running (one thread-static for both), so that a switch between
+    // tasklets writes no thread-static for it. Null between steps.
+    internal static Tasklet? CurrentOrNull => Scheduler.CurrentOrNull?.RunningTasklet;
 
     /// <summary>A process-unique id, increasing in spawn order.</summary>
     public long Id { get; }
@@ -296,7 +295,7 @@ public class Tasklet
             return;
         }
 
-        if (ReferenceEquals(t_current, this))
+        if (ReferenceEquals(CurrentOrNull, this))
         {
             _interrupts |= InterruptKill;
             throw new TaskletExitException();
@@ -315,7 +314,7 @@ public class Tasklet
         {
             await JoinAsync();
         }
-        catch (TaskletExitException) when (_exception is TaskletExitException && (t_current is null || !t_current.IsKillRequested))
+        catch (TaskletExitException) when (_exception is TaskletExitException && (CurrentOrNull is not { IsKillRequested: true }))
         {
             // The expected outcome of a kill.
         }
@@ -335,7 +334,7 @@ public class Tasklet
             ThrowHelper.ThrowInvalidOperation(Strings.ThrowToDead(this));
         }
 
-        if (ReferenceEquals(t_current, this))
+        if (ReferenceEquals(CurrentOrNull, this))
         {
             throw exception;
         }
@@ -355,7 +354,7 @@ public class Tasklet
     /// <remarks>A library wait: deadlock detection sees a tasklet joining a blocked tasklet.</remarks>
     public ValueTask JoinAsync(CancellationToken cancellationToken = default)
     {
-        Tasklet? current = t_current;
+        Tasklet? current = CurrentOrNull;
         current?.ThrowIfInterrupted();
         if (ReferenceEquals(current, this))
         {
@@ -398,9 +397,8 @@ public class Tasklet
     // ---------------------------------------------------------------- internals
 
     internal static Tasklet RequireCurrent(string member)
-        => t_current ?? throw new InvalidOperationException(Strings.NotInTasklet("Tasklet." + member));
+        => CurrentOrNull ?? throw new InvalidOperationException(Strings.NotInTasklet("Tasklet." + member));
 
-    internal static void SetCurrent(Tasklet? tasklet) => t_current = tasklet;
 
     internal bool IsKillRequested => (_interrupts & InterruptKill) != 0;
 

@@ -11,16 +11,18 @@ namespace Tasklets.Internal;
 /// lock for a channel buffer). Invariant: <c>0 &lt;= _count &lt;= _items.Length</c>, the items live at
 /// <c>_head .. _head + _count - 1</c> modulo the length, which is always a power of two.
 /// Grows by doubling and never shrinks, so steady-state use allocates nothing.
+/// Items are stored in a one-field struct: writing a reference into a <c>Slot[]</c> needs no array covariance check
+/// (a plain <c>T[]</c> of a non-sealed reference type calls a type-checking helper on every store).
 /// </remarks>
 internal struct Deque<T>
 {
-    private T[] _items;
+    private Slot[] _items;
     private int _head;
     private int _count;
 
     public Deque(int capacity)
     {
-        _items = new T[capacity < 4 ? 4 : (int)BitOperations.RoundUpToPowerOf2((uint)capacity)];
+        _items = new Slot[capacity < 4 ? 4 : (int)BitOperations.RoundUpToPowerOf2((uint)capacity)];
         _head = 0;
         _count = 0;
     }
@@ -34,7 +36,7 @@ internal struct Deque<T>
             Grow();
         }
 
-        _items[(_head + _count) & (_items.Length - 1)] = item;
+        _items[(_head + _count) & (_items.Length - 1)].Value = item;
         _count++;
     }
 
@@ -46,16 +48,16 @@ internal struct Deque<T>
         }
 
         _head = (_head - 1) & (_items.Length - 1);
-        _items[_head] = item;
+        _items[_head].Value = item;
         _count++;
     }
 
     public T PopFront()
     {
         Debug.Assert(_count > 0);
-        T item = _items[_head];
+        T item = _items[_head].Value;
         // Clear the slot so that a dead item (a tasklet, a boxed continuation) can be collected.
-        _items[_head] = default!;
+        _items[_head].Value = default!;
         _head = (_head + 1) & (_items.Length - 1);
         _count--;
         return item;
@@ -64,7 +66,7 @@ internal struct Deque<T>
     public readonly T PeekFront()
     {
         Debug.Assert(_count > 0);
-        return _items[_head];
+        return _items[_head].Value;
     }
 
     /// <summary>The i-th item from the front (diagnostics and seeded random picks).</summary>
@@ -73,7 +75,7 @@ internal struct Deque<T>
         get
         {
             Debug.Assert((uint)index < (uint)_count);
-            return _items[(_head + index) & (_items.Length - 1)];
+            return _items[(_head + index) & (_items.Length - 1)].Value;
         }
     }
 
@@ -82,20 +84,20 @@ internal struct Deque<T>
     {
         Debug.Assert((uint)index < (uint)_count);
         int mask = _items.Length - 1;
-        T item = _items[(_head + index) & mask];
+        T item = _items[(_head + index) & mask].Value;
         for (int i = index; i < _count - 1; i++)
         {
             _items[(_head + i) & mask] = _items[(_head + i + 1) & mask];
         }
 
-        _items[(_head + _count - 1) & mask] = default!;
+        _items[(_head + _count - 1) & mask].Value = default!;
         _count--;
         return item;
     }
 
     private void Grow()
     {
-        var bigger = new T[_items.Length * 2];
+        var bigger = new Slot[_items.Length * 2];
         for (int i = 0; i < _count; i++)
         {
             bigger[i] = _items[(_head + i) & (_items.Length - 1)];
@@ -103,5 +105,10 @@ internal struct Deque<T>
 
         _items = bigger;
         _head = 0;
+    }
+
+    private struct Slot
+    {
+        public T Value;
     }
 }
