@@ -671,7 +671,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
 
     internal void EnqueueSenderLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
     {
-        node._waiter = waiter;
+        if (!ReferenceEquals(node._waiter, waiter))
+        {
+            node._waiter = waiter; // a cached node or a reused case usually has this waiter already
+        }
+
         node._generation = generation;
         node._caseIndex = caseIndex;
         _senders.Enqueue(node);
@@ -679,7 +683,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
 
     internal void EnqueueReceiverLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
     {
-        node._waiter = waiter;
+        if (!ReferenceEquals(node._waiter, waiter))
+        {
+            node._waiter = waiter; // a cached node or a reused case usually has this waiter already
+        }
+
         node._generation = generation;
         node._caseIndex = caseIndex;
         _receivers.Enqueue(node);

@@ -77,7 +77,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public WaitKind WaitKind { get; private set; }
 
     /// <summary>The object waited on: a channel, a tasklet being joined, or null.</summary>
-    public object? WaitTarget { get; private set; }
+    /// <remarks>A send or receive waits on the channel of its one registration, so only a join stores its target.</remarks>
+    public object? WaitTarget => WaitKind is WaitKind.Receive or WaitKind.Send ? _registration0?.ChannelCore : _joinTarget;
+
+    // The tasklet a join waits for; null otherwise (cleared by EndWait).
+    private object? _joinTarget;
 
     /// <summary>The scheduler's coarse clock when the current wait began (diagnostics: how long).</summary>
     public long WaitStart { get; set; }
@@ -106,7 +110,10 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         _exception = null;
         _registrationCount = 0;
         WaitKind = kind;
-        WaitTarget = target;
+        if (target is not null && kind == WaitKind.Join)
+        {
+            _joinTarget = target;
+        }
         // Publish the phase last: from here on, if Parked, any thread may claim.
         Volatile.Write(ref _state, (generation << 2) | phase);
         return generation;
@@ -117,7 +124,12 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     {
         if (_registrationCount == 0)
         {
-            _registration0 = node;
+            // Skipping the store when the node is the same as last time (a cached node) saves a write barrier.
+            if (!ReferenceEquals(_registration0, node))
+            {
+                _registration0 = node;
+            }
+
             _registrationCount = 1;
             return;
         }
@@ -268,7 +280,10 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
 
         WaitKind = WaitKind.None;
-        WaitTarget = null;
+        if (_joinTarget is not null)
+        {
+            _joinTarget = null;
+        }
         int fired = _firedIndex;
         Exception? exception = _exception;
         _exception = null;
@@ -289,7 +304,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private void WithdrawRegistrations()
     {
         SelectCase first = _registration0!;
-        _registration0 = null;
+        if (!ReferenceEquals(first, _node0) && !ReferenceEquals(first, _node1))
+        {
+            _registration0 = null; // a select case is the user's: do not keep it (and its channel) alive
+        }
+
         int more = _registrationCount - 1;
         _registrationCount = 0;
         if (more == 0)
