@@ -706,15 +706,15 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         }
     }
 
-    void IChannel.WithdrawAll(SelectCase node, ReadOnlySpan<SelectCase?> others)
+    void IChannel.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
     {
         _gate.Enter();
         try
         {
             RemoveIfQueuedLocked(node);
-            foreach (SelectCase? other in others)
+            foreach (RegistrationSlot slot in others)
             {
-                if (other is not null && ReferenceEquals(other.ChannelCore, this))
+                if (slot.Node is { } other && ReferenceEquals(other.ChannelCore, this))
                 {
                     RemoveIfQueuedLocked(other);
                 }

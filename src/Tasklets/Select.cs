@@ -93,7 +93,7 @@ public static class Select
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         current?.ThrowIfInterrupted();
-        Validate(cases, blocking, timeout);
+        Validate(cases, blocking, timeout, current);
         if (current is null)
         {
             TaskletsMetrics.ExternalChannelOperation();
@@ -109,6 +109,7 @@ public static class Select
 
         // Lock the distinct channels in one global order (channel id), as Go's sellock does.
         Span<int> order = cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
+        Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
         SortByChannel(cases, order);
         int fired = -1;
         Waiter? partner = null;
@@ -123,6 +124,7 @@ public static class Select
             {
                 if (cases[i].IsReadyLocked())
                 {
+                    isReady[i] = true;
                     ready++;
                 }
             }
@@ -132,7 +134,7 @@ public static class Select
                 int pick = ready == 1 ? 0 : (current?.Scheduler.Random ?? Random.Shared).Next(ready);
                 for (int i = 0; i < cases.Length; i++)
                 {
-                    if (cases[i].IsReadyLocked() && pick-- == 0)
+                    if (isReady[i] && pick-- == 0)
                     {
                         fired = i;
                         break;
@@ -165,13 +167,13 @@ public static class Select
                 if (current is not null && cases[fired].PartnerPreferred(partner) && partner.Owner is { } other
                     && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle)
                 {
-                    partner.Wake(front: true);
+                    partner.WakeFrom(current, front: true);
                     Waiter self = current.YieldCore(WaitKind.Yield);
                     self.SetOutcome(fired, null);
                     return self.AsValueTaskOfInt();
                 }
 
-                partner.Wake(front: false);
+                partner.WakeFrom(current, front: false);
             }
 
             return new ValueTask<int>(fired);
@@ -204,7 +206,7 @@ public static class Select
         return waiter.AsValueTaskOfInt();
     }
 
-    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
+    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, Tasklet? current)
     {
         if (cases.IsEmpty && blocking && timeout == Timeout.InfiniteTimeSpan)
         {
@@ -227,7 +229,7 @@ public static class Select
                 }
             }
 
-            c.ChannelCore.MarkUsedBy(Tasklet.CurrentOrNull);
+            c.ChannelCore.MarkUsedBy(current);
         }
     }
 

@@ -25,7 +25,7 @@ internal interface IChannel
     /// Removes <paramref name="node"/> and those of <paramref name="others"/> that belong to this channel, where still
     /// queued, under one acquisition of the gate. Nodes of other channels are left alone.
     /// </summary>
-    void WithdrawAll(SelectCase node, ReadOnlySpan<SelectCase?> others);
+    void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others);
 
     /// <summary>"channel 'results' (unbuffered, 0 buffered)": for Dump and deadlock reports.</summary>
     string Describe();

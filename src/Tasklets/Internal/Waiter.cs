@@ -42,7 +42,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     // receive (one registration) touches no array; a select's further cases go to _moreRegistrations, allocated on
     // the first select with two or more cases.
     private SelectCase? _registration0;
-    private SelectCase?[]? _moreRegistrations;
+    private RegistrationSlot[]? _moreRegistrations;
     private int _registrationCount;
 
     // The cancellation registration of the current wait, if any; owner-only (the callback only claims).
@@ -90,7 +90,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public int RegistrationCount => _registrationCount;
 
     /// <summary>Registration <paramref name="index"/> of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
-    public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _moreRegistrations![index - 1];
+    public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _moreRegistrations![index - 1].Node;
 
     /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
     public long BeginWait(WaitKind kind, object? target) => Begin(kind, target, PhaseParked);
@@ -139,13 +139,13 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     private void AddMoreRegistration(SelectCase node)
     {
-        _moreRegistrations ??= new SelectCase?[4];
+        _moreRegistrations ??= new RegistrationSlot[4];
         if (_registrationCount - 1 == _moreRegistrations.Length)
         {
             Array.Resize(ref _moreRegistrations, _moreRegistrations.Length * 2);
         }
 
-        _moreRegistrations[_registrationCount - 1] = node;
+        _moreRegistrations[_registrationCount - 1].Node = node;
         _registrationCount++;
     }
 
@@ -321,7 +321,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             return;
         }
 
-        SelectCase?[] rest = _moreRegistrations!;
+        RegistrationSlot[] rest = _moreRegistrations!;
         if (first._queued)
         {
             first.ChannelCore.WithdrawAll(first, rest.AsSpan(0, more));
@@ -329,7 +329,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
         for (int i = 0; i < more; i++)
         {
-            SelectCase? node = rest[i];
+            SelectCase? node = rest[i].Node;
             if (node is not null && node._queued)
             {
                 node.ChannelCore.WithdrawAll(node, rest.AsSpan(i + 1, more - i - 1));
@@ -378,6 +378,15 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     /// <summary>The awaitable for the current wait, producing the fired case index.</summary>
     public ValueTask<int> AsValueTaskOfInt() => new(this, (short)Generation);
+}
+
+/// <summary>
+/// A registration in <see cref="Waiter"/>'s array: storing a reference into a one-field struct array needs no array
+/// covariance check, unlike a store into <c>SelectCase[]</c>.
+/// </summary>
+internal struct RegistrationSlot
+{
+    public SelectCase? Node;
 }
 
 /// <summary>What a waiter waits for; turned into words only when someone asks (Dump, deadlock report).</summary>
