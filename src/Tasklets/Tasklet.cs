@@ -32,13 +32,13 @@ public class Tasklet
     private static long s_nextId;
 
     private readonly Scheduler _scheduler;
-    private readonly string? _name;
     private Delegate? _body;
     private Exception? _exception;
-    private Exception? _pendingThrow;
-    private List<(Waiter Waiter, long Generation)>? _joiners;
-    private Action? _escapeCallback;
     private volatile int _interrupts;
+
+    // What few tasklets need (a name, joiners, timeouts, a thrown exception, checkpoints): allocated on first use,
+    // by any thread (CAS), so that a plain tasklet stays small (docs/performance.md, memory per tasklet).
+    private TaskletColdState? _cold;
 
     internal readonly TaskletWaiter _waiter;
     internal int _lifecycle;
@@ -46,9 +46,6 @@ public class Tasklet
     internal bool _observed;
     internal bool _inForeignWait;
     internal int _atomicDepth;
-    internal TimeoutScope? _innermostTimeout;
-    internal long _checkpointStep = -1;
-    internal long _checkpointStart;
 
     // Links in the scheduler's list of alive tasklets; scheduler thread only.
     internal Tasklet? _prevAlive;
@@ -58,7 +55,11 @@ public class Tasklet
     {
         _scheduler = scheduler;
         _body = body;
-        _name = name;
+        if (name is not null)
+        {
+            _cold = new TaskletColdState { Name = name };
+        }
+
         Id = Interlocked.Increment(ref s_nextId);
         _waiter = new TaskletWaiter(this);
     }
@@ -74,7 +75,7 @@ public class Tasklet
     public long Id { get; }
 
     /// <summary>The name given at spawn, or "tasklet-{Id}".</summary>
-    public string Name => _name ?? $"tasklet-{Id}";
+    public string Name => _cold?.Name ?? $"tasklet-{Id}";
 
     /// <summary>The scheduler this tasklet runs on.</summary>
     public Scheduler Scheduler => _scheduler;
@@ -111,6 +112,22 @@ public class Tasklet
     public Exception? Exception => Volatile.Read(ref _lifecycle) == LifeDead ? _exception : null;
 
     internal Waiter Waiter => _waiter;
+
+    /// <summary>The cold state, allocated on first use. Any thread.</summary>
+    internal TaskletColdState Cold => _cold ?? CreateCold();
+
+    /// <summary>The innermost open timeout scope, or null. Scheduler thread only.</summary>
+    internal TimeoutScope? InnermostTimeout
+    {
+        get => _cold?.InnermostTimeout;
+        set
+        {
+            if (value is not null || _cold is not null)
+            {
+                Cold.InnermostTimeout = value;
+            }
+        }
+    }
 
     private string DebuggerDisplay => $"tasklet {Id} '{Name}' {State}";
 
@@ -172,31 +189,32 @@ public class Tasklet
         }
 
         Scheduler scheduler = current._scheduler;
+        TaskletColdState cold = current.Cold;
         long step = scheduler.StepCount;
         if (scheduler.IsDeterministic)
         {
             // No wall clock in deterministic mode: the slice is a number of checkpoints, so that a seed replays exactly.
-            if (current._checkpointStep != step)
+            if (cold.CheckpointStep != step)
             {
-                current._checkpointStep = step;
-                current._checkpointStart = 0;
+                cold.CheckpointStep = step;
+                cold.CheckpointStart = 0;
             }
 
-            return ++current._checkpointStart >= Scheduler.DeterministicSliceCheckpoints
+            return ++cold.CheckpointStart >= Scheduler.DeterministicSliceCheckpoints
                 ? current.YieldCore(WaitKind.Yield).AsValueTask()
                 : default;
         }
 
         long now = Stopwatch.GetTimestamp();
-        if (current._checkpointStep != step)
+        if (cold.CheckpointStep != step)
         {
             // First checkpoint of this step: the slice starts now.
-            current._checkpointStep = step;
-            current._checkpointStart = now;
+            cold.CheckpointStep = step;
+            cold.CheckpointStart = now;
             return default;
         }
 
-        if (now - current._checkpointStart >= scheduler.TimeSliceTicks || now >= scheduler.BudgetDeadline)
+        if (now - cold.CheckpointStart >= scheduler.TimeSliceTicks || now >= scheduler.BudgetDeadline)
         {
             return current.YieldCore(WaitKind.Yield).AsValueTask();
         }
@@ -378,7 +396,7 @@ public class Tasklet
 
             waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
             generation = waiter.BeginWait(WaitKind.Join, this);
-            (_joiners ??= []).Add((waiter, generation));
+            (Cold.Joiners ??= []).Add((waiter, generation));
         }
 
         if (cancellationToken.CanBeCanceled)
@@ -435,14 +453,14 @@ public class Tasklet
 
         if ((interrupts & InterruptThrow) != 0)
         {
-            Exception? pending = Interlocked.Exchange(ref _pendingThrow, null);
+            Exception? pending = Interlocked.Exchange(ref Cold.PendingThrow, null);
             _interrupts &= ~InterruptThrow;
             return pending;
         }
 
         if ((interrupts & InterruptTimeout) != 0)
         {
-            TimeoutScope? expired = TimeoutScope.EarliestExpired(_innermostTimeout);
+            TimeoutScope? expired = TimeoutScope.EarliestExpired(InnermostTimeout);
             if (expired is not null)
             {
                 return expired.CreateException();
@@ -471,7 +489,7 @@ public class Tasklet
         }
         else
         {
-            _pendingThrow = exception;
+            Cold.PendingThrow = exception;
             _interrupts |= InterruptThrow;
         }
 
@@ -488,7 +506,7 @@ public class Tasklet
     /// <summary>Recomputes the timeout bit after a scope was left.</summary>
     internal void RefreshTimeoutFlag()
     {
-        if ((_interrupts & InterruptTimeout) != 0 && TimeoutScope.EarliestExpired(_innermostTimeout) is null)
+        if ((_interrupts & InterruptTimeout) != 0 && TimeoutScope.EarliestExpired(InnermostTimeout) is null)
         {
             _interrupts &= ~InterruptTimeout;
         }
@@ -514,6 +532,12 @@ public class Tasklet
     /// <summary>Bookkeeping when the tasklet parks on a library wait.</summary>
     internal void OnParked() => _waiter.WaitStart = _scheduler.CoarseNow;
 
+    private TaskletColdState CreateCold()
+    {
+        var cold = new TaskletColdState();
+        return Interlocked.CompareExchange(ref _cold, cold, null) ?? cold;
+    }
+
     /// <summary>Starts the body on the scheduler thread; a synchronous throw becomes a faulted task.</summary>
     internal virtual Task InvokeBody()
     {
@@ -535,13 +559,14 @@ public class Tasklet
     /// </summary>
     internal void WatchForEscape()
     {
-        if (_escapeCallback is not null || _task is null)
+        TaskletColdState cold = Cold;
+        if (cold.EscapeCallback is not null || _task is null)
         {
             return;
         }
 
-        _escapeCallback = () => _scheduler.NotifyCompletedElsewhere(this);
-        _task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_escapeCallback);
+        cold.EscapeCallback = () => _scheduler.NotifyCompletedElsewhere(this);
+        _task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(cold.EscapeCallback);
     }
 
     /// <summary>
@@ -565,8 +590,11 @@ public class Tasklet
                 return false;
             }
 
-            joiners = _joiners;
-            _joiners = null;
+            joiners = _cold?.Joiners;
+            if (joiners is not null)
+            {
+                _cold!.Joiners = null;
+            }
         }
 
         _body = null;
@@ -582,8 +610,11 @@ public class Tasklet
         {
             _exception = exception;
             Volatile.Write(ref _lifecycle, LifeDead);
-            joiners = _joiners;
-            _joiners = null;
+            joiners = _cold?.Joiners;
+            if (joiners is not null)
+            {
+                _cold!.Joiners = null;
+            }
         }
 
         _body = null;

@@ -21,8 +21,8 @@ public sealed class TimeoutScope : IDisposable
     {
         _tasklet = tasklet;
         After = after;
-        _outer = tasklet._innermostTimeout;
-        tasklet._innermostTimeout = this;
+        _outer = tasklet.InnermostTimeout;
+        tasklet.InnermostTimeout = this;
         _due = after == Timeout.InfiniteTimeSpan ? long.MaxValue : tasklet.Scheduler.AddTimer(after, null, 0, 0, this);
     }
 
@@ -44,9 +44,9 @@ public sealed class TimeoutScope : IDisposable
 
         IsDisposed = true;
         // Unlink this scope and everything inside it that was not disposed (an exception skipped their using).
-        if (IsInChain(_tasklet._innermostTimeout))
+        if (IsInChain(_tasklet.InnermostTimeout))
         {
-            _tasklet._innermostTimeout = _outer;
+            _tasklet.InnermostTimeout = _outer;
         }
 
         _tasklet.RefreshTimeoutFlag();

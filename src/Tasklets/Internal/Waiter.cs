@@ -39,16 +39,16 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private Exception? _exception;
 
     // Queue nodes registered by the current wait; owner-only. The first is kept in a field, so that a plain send or
-    // receive (one registration) touches no array; a select's further cases go to _moreRegistrations, allocated on
-    // the first select with two or more cases.
+    // receive (one registration) touches no array; a select's further cases go to the cold state's array.
     private SelectCase? _registration0;
-    private RegistrationSlot[]? _moreRegistrations;
     private int _registrationCount;
 
-    // The cancellation registration of the current wait, if any; owner-only (the callback only claims).
-    // _cancellationGeneration is 0 when the current wait has none, so that EndWait skips the disposal.
-    private CancellationTokenRegistration _cancellation;
-    private long _cancellationGeneration;
+    // True while the current wait has a cancellation registration (kept in the cold state), so that EndWait
+    // skips the disposal otherwise.
+    private bool _hasCancellation;
+
+    // What few waits need (select arrays, cancellation, join target): allocated on first use, owner-only.
+    private WaiterColdState? _cold;
 
     // The queue nodes of plain sends and receives, reused across waits; owner-only. Two slots cover a tasklet that
     // alternates between a send and a receive (or two item types) without allocating; a third kind evicts the older.
@@ -78,10 +78,9 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     /// <summary>The object waited on: a channel, a tasklet being joined, or null.</summary>
     /// <remarks>A send or receive waits on the channel of its one registration, so only a join stores its target.</remarks>
-    public object? WaitTarget => WaitKind is WaitKind.Receive or WaitKind.Send ? _registration0?.ChannelCore : _joinTarget;
+    public object? WaitTarget => WaitKind is WaitKind.Receive or WaitKind.Send ? _registration0?.ChannelCore : _cold?.JoinTarget;
 
-    // The tasklet a join waits for; null otherwise (cleared by EndWait).
-    private object? _joinTarget;
+    private WaiterColdState Cold => _cold ??= new WaiterColdState();
 
     /// <summary>The scheduler's coarse clock when the current wait began (diagnostics: how long).</summary>
     public long WaitStart { get; set; }
@@ -90,7 +89,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public int RegistrationCount => _registrationCount;
 
     /// <summary>Registration <paramref name="index"/> of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
-    public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _moreRegistrations![index - 1].Node;
+    public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _cold!.MoreRegistrations![index - 1].Node;
 
     /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
     public long BeginWait(WaitKind kind, object? target) => Begin(kind, target, PhaseParked);
@@ -112,7 +111,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         WaitKind = kind;
         if (target is not null && kind == WaitKind.Join)
         {
-            _joinTarget = target;
+            Cold.JoinTarget = target;
         }
         // Publish the phase last: from here on, if Parked, any thread may claim.
         Volatile.Write(ref _state, (generation << 2) | phase);
@@ -139,13 +138,14 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     private void AddMoreRegistration(SelectCase node)
     {
-        _moreRegistrations ??= new RegistrationSlot[4];
-        if (_registrationCount - 1 == _moreRegistrations.Length)
+        WaiterColdState cold = Cold;
+        cold.MoreRegistrations ??= new RegistrationSlot[4];
+        if (_registrationCount - 1 == cold.MoreRegistrations.Length)
         {
-            Array.Resize(ref _moreRegistrations, _moreRegistrations.Length * 2);
+            Array.Resize(ref cold.MoreRegistrations, cold.MoreRegistrations.Length * 2);
         }
 
-        _moreRegistrations[_registrationCount - 1].Node = node;
+        cold.MoreRegistrations[_registrationCount - 1].Node = node;
         _registrationCount++;
     }
 
@@ -197,12 +197,14 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public void RegisterCancellation(long generation, CancellationToken cancellationToken)
     {
         Debug.Assert(generation != 0, "generations start at 1");
-        _cancellationGeneration = generation;
-        _cancellation = cancellationToken.UnsafeRegister(
+        WaiterColdState cold = Cold;
+        cold.CancellationGeneration = generation;
+        _hasCancellation = true;
+        cold.Cancellation = cancellationToken.UnsafeRegister(
             static (state, token) =>
             {
                 var waiter = (Waiter)state!;
-                if (waiter.TryClaim(waiter._cancellationGeneration))
+                if (waiter.TryClaim(waiter._cold!.CancellationGeneration))
                 {
                     waiter.SetOutcome(-1, new OperationCanceledException(Strings.OperationCanceled, token));
                     waiter.Wake(front: false);
@@ -272,17 +274,18 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             WithdrawRegistrations();
         }
 
-        if (_cancellationGeneration != 0)
+        if (_hasCancellation)
         {
-            _cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
-            _cancellation = default;
-            _cancellationGeneration = 0;
+            WaiterColdState cold = _cold!;
+            cold.Cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
+            cold.Cancellation = default;
+            _hasCancellation = false;
         }
 
         WaitKind = WaitKind.None;
-        if (_joinTarget is not null)
+        if (_cold is { JoinTarget: not null } withTarget)
         {
-            _joinTarget = null;
+            withTarget.JoinTarget = null;
         }
         int fired = _firedIndex;
         Exception? exception = _exception;
@@ -321,7 +324,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             return;
         }
 
-        RegistrationSlot[] rest = _moreRegistrations!;
+        RegistrationSlot[] rest = _cold!.MoreRegistrations!;
         if (first._queued)
         {
             first.ChannelCore.WithdrawAll(first, rest.AsSpan(0, more));
@@ -378,6 +381,22 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     /// <summary>The awaitable for the current wait, producing the fired case index.</summary>
     public ValueTask<int> AsValueTaskOfInt() => new(this, (short)Generation);
+}
+
+/// <summary>The fields of a <see cref="Waiter"/> that few waits use, kept apart so that every tasklet does not carry them.</summary>
+internal sealed class WaiterColdState
+{
+    /// <summary>Registrations 1.. of a select; registration 0 is in the waiter.</summary>
+    public RegistrationSlot[]? MoreRegistrations;
+
+    /// <summary>The cancellation registration of the current wait (valid while the waiter's flag says so).</summary>
+    public CancellationTokenRegistration Cancellation;
+
+    /// <summary>The generation the cancellation callback claims.</summary>
+    public long CancellationGeneration;
+
+    /// <summary>The tasklet a join waits for; null otherwise.</summary>
+    public object? JoinTarget;
 }
 
 /// <summary>
