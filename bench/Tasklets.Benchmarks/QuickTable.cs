@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 
@@ -12,6 +13,7 @@ internal static class QuickTable
 {
     public const int Runs = 5;
     private const int WarmUpRuns = 50;
+    private static readonly TimeSpan MinWarmUp = TimeSpan.FromMilliseconds(600);
     private const int ChannelOps = 1_000_000;
     private const int SelectOps = 200_000;
 
@@ -20,7 +22,7 @@ internal static class QuickTable
         output.WriteLine("# Tasklets quick benchmark table");
         output.WriteLine();
         output.WriteLine($"Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.ProcessArchitecture}.");
-        output.WriteLine($"Each figure: median of {Runs} runs after {WarmUpRuns} small warm-up runs (so the timed code is tier-1 JIT code); ns/op and allocated B/op of the timed loop. Ratio = baseline ns / Tasklets ns.");
+        output.WriteLine($"Each figure: median of {Runs} runs after at least {WarmUpRuns} small warm-up runs and {MinWarmUp.TotalMilliseconds:0} ms of them (so the timed code is tier-1 JIT code); ns/op and allocated B/op of the timed loop. Ratio = baseline ns / Tasklets ns.");
         output.WriteLine();
         output.WriteLine("| workload | Tasklets ns/op | B/op | baseline | baseline ns/op | B/op | ratio |");
         output.WriteLine("|---|---:|---:|---|---:|---:|---:|");
@@ -78,8 +80,12 @@ internal static class QuickTable
     private static Sample Median(Func<int, Sample> run, int size)
     {
         // Warm-up: each workload's timed loop lives in one async method that a run calls once, so it takes
-        // WarmUpRuns small runs before tiered compilation has promoted it to optimized (tier-1, PGO) code.
-        for (int i = 0; i < WarmUpRuns; i++)
+        // WarmUpRuns small runs before tiered compilation has promoted it to optimized (tier-1, PGO) code. A count
+        // alone is not enough: tiering waits while new methods are still being jitted (each row brings new ones),
+        // and select_default was measured on tier-0 code (~110 ns instead of ~12) until the warm-up also lasted
+        // long enough in time.
+        long warmUpStart = Stopwatch.GetTimestamp();
+        for (int i = 0; i < WarmUpRuns || Stopwatch.GetElapsedTime(warmUpStart) < MinWarmUp; i++)
         {
             run(Math.Max(20_000, size / 100));
         }
