@@ -20,28 +20,28 @@ namespace Tasklets;
 public class Tasklet
 {
     // _lifecycle values: the tasklet's own life, apart from waiting (State derives the rest).
-    internal const int LifeCreated = 0;
-    internal const int LifeStarted = 1;
-    internal const int LifeDead = 2;
+    // Bytes, with the interrupt bits, so that the small fields of a tasklet pack into one 8-byte block.
+    internal const byte LifeCreated = 0;
+    internal const byte LifeStarted = 1;
+    internal const byte LifeDead = 2;
 
     // _interrupts bits: checked at the entry of every library operation.
-    private const int InterruptKill = 1;
-    private const int InterruptThrow = 2;
-    private const int InterruptTimeout = 4;
+    private const byte InterruptKill = 1;
+    private const byte InterruptThrow = 2;
+    private const byte InterruptTimeout = 4;
 
     private static long s_nextId;
 
     private readonly Scheduler _scheduler;
     private Delegate? _body;
-    private Exception? _exception;
-    private volatile int _interrupts;
+    private volatile byte _interrupts;
 
     // What few tasklets need (a name, joiners, timeouts, a thrown exception, checkpoints): allocated on first use,
     // by any thread (CAS), so that a plain tasklet stays small (docs/performance.md, memory per tasklet).
     private TaskletColdState? _cold;
 
     internal readonly TaskletWaiter _waiter;
-    internal int _lifecycle;
+    internal byte _lifecycle;
     internal Task? _task;
     internal bool _observed;
     internal bool _inForeignWait;
@@ -109,7 +109,7 @@ public class Tasklet
     public bool IsAlive => Volatile.Read(ref _lifecycle) != LifeDead;
 
     /// <summary>The exception the tasklet ended with, once dead: its failure, or a <see cref="TaskletExitException"/> if it was killed.</summary>
-    public Exception? Exception => Volatile.Read(ref _lifecycle) == LifeDead ? _exception : null;
+    public Exception? Exception => Volatile.Read(ref _lifecycle) == LifeDead ? _cold?.Exception : null;
 
     internal Waiter Waiter => _waiter;
 
@@ -332,7 +332,7 @@ public class Tasklet
         {
             await JoinAsync();
         }
-        catch (TaskletExitException) when (_exception is TaskletExitException && (CurrentOrNull is not { IsKillRequested: true }))
+        catch (TaskletExitException) when (_cold?.Exception is TaskletExitException && (CurrentOrNull is not { IsKillRequested: true }))
         {
             // The expected outcome of a kill.
         }
@@ -391,7 +391,7 @@ public class Tasklet
             if (_lifecycle == LifeDead)
             {
                 _observed = true;
-                return _exception is null ? default : ValueTask.FromException(_exception);
+                return _cold?.Exception is { } failure ? ValueTask.FromException(failure) : default;
             }
 
             waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
@@ -454,7 +454,7 @@ public class Tasklet
         if ((interrupts & InterruptThrow) != 0)
         {
             Exception? pending = Interlocked.Exchange(ref Cold.PendingThrow, null);
-            _interrupts &= ~InterruptThrow;
+            _interrupts = (byte)(_interrupts & ~InterruptThrow);
             return pending;
         }
 
@@ -466,7 +466,7 @@ public class Tasklet
                 return expired.CreateException();
             }
 
-            _interrupts &= ~InterruptTimeout;
+            _interrupts = (byte)(_interrupts & ~InterruptTimeout);
         }
 
         return null;
@@ -508,7 +508,7 @@ public class Tasklet
     {
         if ((_interrupts & InterruptTimeout) != 0 && TimeoutScope.EarliestExpired(InnermostTimeout) is null)
         {
-            _interrupts &= ~InterruptTimeout;
+            _interrupts = (byte)(_interrupts & ~InterruptTimeout);
         }
     }
 
@@ -583,10 +583,10 @@ public class Tasklet
                 return false;
             }
 
-            _exception = exception;
+            Cold.Exception = exception;
             if (Interlocked.CompareExchange(ref _lifecycle, LifeDead, LifeCreated) != LifeCreated)
             {
-                _exception = null; // the scheduler started it just now
+                Cold.Exception = null; // the scheduler started it just now
                 return false;
             }
 
@@ -608,7 +608,11 @@ public class Tasklet
         List<(Waiter Waiter, long Generation)>? joiners;
         lock (_waiter)
         {
-            _exception = exception;
+            if (exception is not null)
+            {
+                Cold.Exception = exception; // before the lifecycle says dead: readers check it first
+            }
+
             Volatile.Write(ref _lifecycle, LifeDead);
             joiners = _cold?.Joiners;
             if (joiners is not null)

@@ -5,7 +5,8 @@ namespace Tasklets.Internal;
 /// tasklet stays small (memory per blocked tasklet and bytes per spawn, docs/performance.md).
 /// </summary>
 /// <remarks>
-/// Thread discipline per field: <see cref="Joiners"/> under the tasklet's waiter monitor (any thread);
+/// Thread discipline per field: <see cref="Joiners"/> and <see cref="Exception"/> under the tasklet's waiter monitor
+/// (any thread; <see cref="Exception"/> is written before the tasklet's life cycle reads dead);
 /// <see cref="PendingThrow"/> written on the scheduler thread and taken with an exchange; the rest scheduler thread
 /// only. <see cref="Name"/> is set at construction and never changes.
 /// </remarks>
@@ -13,6 +14,9 @@ internal sealed class TaskletColdState
 {
     /// <summary>The name given at spawn, or null.</summary>
     public string? Name;
+
+    /// <summary>The exception the tasklet died with (its failure, or the exit of a kill); null while alive or after a clean end.</summary>
+    public Exception? Exception;
 
     /// <summary>An exception to raise at the next blocking point (<see cref="Tasklet.Throw"/>), or null.</summary>
     public Exception? PendingThrow;

@@ -18,8 +18,12 @@ internal sealed class TaskletWaiter : Waiter
 {
     private readonly Tasklet _tasklet;
 
-    // Written by OnCompleted and read by Resume, both on the scheduler thread.
-    private Action<object?>? _continuation;
+    // Every await in an async method passes the same runtime delegate (it runs the state machine box given as the
+    // state), so the waiter remembers that one delegate once per process and keeps only the state per wait; any other
+    // continuation goes to the cold state. Non-null while a continuation is stored (s_nullState stands for a null
+    // state). Written by OnCompleted and read by Resume, both on the scheduler thread. Saves a field per tasklet.
+    private static Action<object?>? s_commonContinuation;
+    private static readonly object s_nullState = new();
     private object? _continuationState;
 
     public TaskletWaiter(Tasklet tasklet)
@@ -48,13 +52,18 @@ internal sealed class TaskletWaiter : Waiter
     public void Resume()
     {
         MarkCompleted();
-        Action<object?>? continuation = _continuation;
-        if (continuation is not null)
+        object? state = _continuationState;
+        if (state is not null)
         {
-            object? state = _continuationState;
-            _continuation = null;
+            Action<object?> continuation = s_commonContinuation!;
+            if (ColdOrNull is { OtherContinuation: { } other } cold)
+            {
+                continuation = other;
+                cold.OtherContinuation = null;
+            }
+
             _continuationState = null;
-            continuation(state);
+            continuation(ReferenceEquals(state, s_nullState) ? null : state);
         }
 
         // No continuation: the ValueTask was stored and not awaited yet; it now reports completion and the
@@ -70,8 +79,14 @@ internal sealed class TaskletWaiter : Waiter
             return;
         }
 
-        _continuation = continuation;
-        _continuationState = state;
+        // Benign race: several schedulers may set the common delegate at once; the first value stays in use.
+        Action<object?> common = s_commonContinuation ?? Interlocked.CompareExchange(ref s_commonContinuation, continuation, null) ?? continuation;
+        if (!ReferenceEquals(continuation, common))
+        {
+            Cold.OtherContinuation = continuation;
+        }
+
+        _continuationState = state ?? s_nullState;
     }
 
     // Kept out of OnCompleted: a lambda capturing its parameters would allocate its closure on every call.

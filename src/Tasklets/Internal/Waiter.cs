@@ -80,7 +80,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <remarks>A send or receive waits on the channel of its one registration, so only a join stores its target.</remarks>
     public object? WaitTarget => WaitKind is WaitKind.Receive or WaitKind.Send ? _registration0?.ChannelCore : _cold?.JoinTarget;
 
-    private WaiterColdState Cold => _cold ??= new WaiterColdState();
+    /// <summary>The cold state, allocated on first use. Owner only.</summary>
+    private protected WaiterColdState Cold => _cold ??= new WaiterColdState();
+
+    /// <summary>The cold state if it exists.</summary>
+    private protected WaiterColdState? ColdOrNull => _cold;
 
     /// <summary>The scheduler's coarse clock when the current wait began (diagnostics: how long).</summary>
     public long WaitStart { get; set; }
@@ -397,6 +401,9 @@ internal sealed class WaiterColdState
 
     /// <summary>The tasklet a join waits for; null otherwise.</summary>
     public object? JoinTarget;
+
+    /// <summary>A stored continuation that is not the async-method one every await passes (TaskletWaiter); null otherwise.</summary>
+    public Action<object?>? OtherContinuation;
 }
 
 /// <summary>

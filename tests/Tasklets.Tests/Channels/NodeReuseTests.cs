@@ -90,4 +90,32 @@ public class NodeReuseTests
         });
         Assert.Equal(Enumerable.Range(0, 20).SelectMany(i => new[] { $"{i}", $"s{i}", $"L{i}" }), got);
     }
+
+    [Fact]
+    public void ReceiveAsync_AsTaskAndPlainAwaitsInTurn_BothContinuationKindsResumeWithTheItem()
+    {
+        // AsTask() registers the runtime's task-completion callback on the waiter, not the async-method one that a
+        // plain await passes; the waiter stores the two kinds differently, so alternate them on one tasklet.
+        var got = new List<int>();
+        Scheduler.Run(async () =>
+        {
+            var c = new Channel<int>();
+            Tasklet consumer = Tasklet.Go(async () =>
+            {
+                for (int i = 0; i < 10; i++)
+                {
+                    got.Add(i % 2 == 0 ? await c.ReceiveAsync().AsTask() : await c.ReceiveAsync());
+                }
+            });
+            for (int i = 0; i < 10; i++)
+            {
+                await Tasklet.Yield(); // the consumer parks first
+                Assert.Equal(-1, c.Balance);
+                await c.SendAsync(i);
+            }
+
+            await consumer;
+        });
+        Assert.Equal(Enumerable.Range(0, 10), got);
+    }
 }
