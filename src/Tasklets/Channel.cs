@@ -85,14 +85,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         get
         {
-            _gate.Enter();
-            try
+            using (new GateScope(ref _gate))
             {
                 return _buffer.Count;
-            }
-            finally
-            {
-                _gate.Exit();
             }
         }
     }
@@ -102,14 +97,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         get
         {
-            _gate.Enter();
-            try
+            using (new GateScope(ref _gate))
             {
                 return _senders.CountLive() - _receivers.CountLive();
-            }
-            finally
-            {
-                _gate.Exit();
             }
         }
     }
@@ -134,14 +124,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         get
         {
-            _gate.Enter();
-            try
+            using (new GateScope(ref _gate))
             {
                 return _closed;
-            }
-            finally
-            {
-                _gate.Exit();
             }
         }
     }
@@ -191,8 +176,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         Waiter? partner;
         Waiter waiter;
         long generation;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (TrySendLocked(item, out partner))
             {
@@ -206,10 +190,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             node.Item = item;
             EnqueueSenderLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         parked = waiter;
@@ -238,17 +218,12 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         Waiter? partner;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (_closed || !TrySendLocked(item, out partner))
             {
                 return false;
             }
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         partner?.Wake(front: false);
@@ -283,8 +258,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         ArgumentNullException.ThrowIfNull(exception);
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         SelectCase? node;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (_closed)
             {
@@ -299,10 +273,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             }
 
             node._waiter!.SetOutcome(node._caseIndex, exception);
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         node._waiter!.Wake(front: false);
@@ -340,8 +310,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         bool closed;
         Exception? error;
         ReceiveOperation<T> node;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (TryReceiveLocked(out value, out closed, out partner, out error))
             {
@@ -355,10 +324,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             EnqueueReceiverLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
             parked = waiter;
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         Park(parked!, node._generation, current, cancellationToken);
@@ -404,17 +369,12 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         Waiter? partner;
         bool closed;
         Exception? error;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (!TryReceiveLocked(out item, out closed, out partner, out error))
             {
                 return false;
             }
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         if (error is not null)
@@ -459,8 +419,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         Exception? error;
         ReceiveCase<T> node;
         Waiter waiter;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (TryReceiveLocked(out value, out closed, out partner, out error))
             {
@@ -473,10 +432,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             node.Bind(this);
             EnqueueReceiverLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         Park(waiter, node._generation, current, cancellationToken);
@@ -516,8 +471,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     {
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         SelectCase? wakeList = null;
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             if (_closed)
             {
@@ -545,10 +499,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                 node._next = wakeList;
                 wakeList = node;
             }
-        }
-        finally
-        {
-            _gate.Exit();
         }
 
         // Outside the lock. Read the link before waking: the woken owner may reuse its node at once.
@@ -693,23 +643,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         _receivers.Enqueue(node);
     }
 
-    void IChannel.Withdraw(SelectCase node)
-    {
-        _gate.Enter();
-        try
-        {
-            RemoveIfQueuedLocked(node);
-        }
-        finally
-        {
-            _gate.Exit();
-        }
-    }
-
     void IChannel.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
     {
-        _gate.Enter();
-        try
+        using (new GateScope(ref _gate))
         {
             RemoveIfQueuedLocked(node);
             foreach (RegistrationSlot slot in others)
@@ -719,10 +655,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                     RemoveIfQueuedLocked(other);
                 }
             }
-        }
-        finally
-        {
-            _gate.Exit();
         }
     }
 

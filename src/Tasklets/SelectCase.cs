@@ -30,9 +30,6 @@ public abstract class SelectCase
     /// <summary>True for a send case (diagnostics).</summary>
     internal abstract bool IsSendCase { get; }
 
-    /// <summary>Removes this node from its channel's queue if it is still there.</summary>
-    internal void Withdraw() => ChannelCore.Withdraw(this);
-
     /// <summary>A lock-free hint: false only if the case is not ready now. May say true for a case that is not.</summary>
     internal abstract bool MaybeReadyUnlocked();
 

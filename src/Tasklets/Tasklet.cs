@@ -417,7 +417,6 @@ public class Tasklet
     internal static Tasklet RequireCurrent(string member)
         => CurrentOrNull ?? throw new InvalidOperationException(Strings.NotInTasklet("Tasklet." + member));
 
-
     internal bool IsKillRequested => (_interrupts & InterruptKill) != 0;
 
     /// <summary>The tasklet's waiter if it is free for a new wait, else null (the caller then uses an external waiter).</summary>
@@ -590,11 +589,7 @@ public class Tasklet
                 return false;
             }
 
-            joiners = _cold?.Joiners;
-            if (joiners is not null)
-            {
-                _cold!.Joiners = null;
-            }
+            joiners = TakeJoinersLocked();
         }
 
         _body = null;
@@ -614,17 +609,25 @@ public class Tasklet
             }
 
             Volatile.Write(ref _lifecycle, LifeDead);
-            joiners = _cold?.Joiners;
-            if (joiners is not null)
-            {
-                _cold!.Joiners = null;
-            }
+            joiners = TakeJoinersLocked();
         }
 
         _body = null;
         bool observed = WakeJoiners(joiners, exception);
         _observed |= observed;
         return observed;
+    }
+
+    /// <summary>Detaches the joiners' list. Caller holds the waiter's monitor.</summary>
+    private List<(Waiter Waiter, long Generation)>? TakeJoinersLocked()
+    {
+        List<(Waiter Waiter, long Generation)>? joiners = _cold?.Joiners;
+        if (joiners is not null)
+        {
+            _cold!.Joiners = null;
+        }
+
+        return joiners;
     }
 
     private static bool WakeJoiners(List<(Waiter Waiter, long Generation)>? joiners, Exception? exception)

@@ -18,9 +18,6 @@ internal interface IChannel
     /// <summary>Marks the channel externally reachable if <paramref name="current"/> is not a tasklet of a Run() scheduler.</summary>
     void MarkUsedBy(Tasklet? current);
 
-    /// <summary>Removes a node of this channel if it is still queued. Takes the gate.</summary>
-    void Withdraw(SelectCase node);
-
     /// <summary>
     /// Removes <paramref name="node"/> and those of <paramref name="others"/> that belong to this channel, where still
     /// queued, under one acquisition of the gate. Nodes of other channels are left alone.

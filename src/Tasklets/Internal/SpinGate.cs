@@ -73,3 +73,23 @@ internal struct SpinGate
         while (Volatile.Read(ref _held) != 0 || Interlocked.CompareExchange(ref _held, 1, 0) != 0);
     }
 }
+
+/// <summary>
+/// Holds a <see cref="SpinGate"/> for the extent of a <c>using</c> block: <c>using (new GateScope(ref _gate)) { ... }</c>
+/// is the gate's counterpart of the <c>lock</c> statement (the gate is released on every exit, including throws and
+/// jumps out of the block).
+/// </summary>
+internal ref struct GateScope
+{
+    private readonly ref SpinGate _gate;
+
+    /// <summary>Takes <paramref name="gate"/>.</summary>
+    public GateScope(ref SpinGate gate)
+    {
+        _gate = ref gate;
+        gate.Enter();
+    }
+
+    /// <summary>Releases the gate.</summary>
+    public readonly void Dispose() => _gate.Exit();
+}

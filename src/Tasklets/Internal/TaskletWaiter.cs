@@ -19,10 +19,9 @@ internal sealed class TaskletWaiter : Waiter
     private readonly Tasklet _tasklet;
 
     // Every await in an async method passes the same runtime delegate (it runs the state machine box given as the
-    // state), so the waiter remembers that one delegate once per process and keeps only the state per wait; any other
-    // continuation goes to the cold state. Non-null while a continuation is stored (s_nullState stands for a null
-    // state). Written by OnCompleted and read by Resume, both on the scheduler thread. Saves a field per tasklet.
-    private static Action<object?>? s_commonContinuation;
+    // state), so the waiter keeps only the state per wait; any other continuation goes to the cold state. Non-null
+    // while a continuation is stored (s_nullState stands for a null state). Written by OnCompleted and read by
+    // Resume, both on the scheduler thread. Saves a field per tasklet.
     private static readonly object s_nullState = new();
     private object? _continuationState;
 
@@ -55,7 +54,7 @@ internal sealed class TaskletWaiter : Waiter
         object? state = _continuationState;
         if (state is not null)
         {
-            Action<object?> continuation = s_commonContinuation!;
+            Action<object?> continuation = AsyncMethodContinuation.Delegate;
             if (ColdOrNull is { OtherContinuation: { } other } cold)
             {
                 continuation = other;
@@ -79,9 +78,7 @@ internal sealed class TaskletWaiter : Waiter
             return;
         }
 
-        // Benign race: several schedulers may set the common delegate at once; the first value stays in use.
-        Action<object?> common = s_commonContinuation ?? Interlocked.CompareExchange(ref s_commonContinuation, continuation, null) ?? continuation;
-        if (!ReferenceEquals(continuation, common))
+        if (!ReferenceEquals(continuation, AsyncMethodContinuation.Delegate))
         {
             Cold.OtherContinuation = continuation;
         }

@@ -43,10 +43,6 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private SelectCase? _registration0;
     private int _registrationCount;
 
-    // True while the current wait has a cancellation registration (kept in the cold state), so that EndWait
-    // skips the disposal otherwise.
-    private bool _hasCancellation;
-
     // What few waits need (select arrays, cancellation, join target): allocated on first use, owner-only.
     private WaiterColdState? _cold;
 
@@ -203,7 +199,6 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         Debug.Assert(generation != 0, "generations start at 1");
         WaiterColdState cold = Cold;
         cold.CancellationGeneration = generation;
-        _hasCancellation = true;
         cold.Cancellation = cancellationToken.UnsafeRegister(
             static (state, token) =>
             {
@@ -278,12 +273,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             WithdrawRegistrations();
         }
 
-        if (_hasCancellation)
+        if (_cold is { CancellationGeneration: not 0 } cancelled)
         {
-            WaiterColdState cold = _cold!;
-            cold.Cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
-            cold.Cancellation = default;
-            _hasCancellation = false;
+            cancelled.Cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
+            cancelled.Cancellation = default;
+            cancelled.CancellationGeneration = 0;
         }
 
         WaitKind = WaitKind.None;
@@ -318,32 +312,22 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
         int more = _registrationCount - 1;
         _registrationCount = 0;
-        if (more == 0)
-        {
-            if (first._queued)
-            {
-                first.Withdraw();
-            }
-
-            return;
-        }
-
-        RegistrationSlot[] rest = _cold!.MoreRegistrations!;
+        Span<RegistrationSlot> rest = more == 0 ? default : _cold!.MoreRegistrations.AsSpan(0, more);
         if (first._queued)
         {
-            first.ChannelCore.WithdrawAll(first, rest.AsSpan(0, more));
+            first.ChannelCore.WithdrawAll(first, rest);
         }
 
-        for (int i = 0; i < more; i++)
+        for (int i = 0; i < rest.Length; i++)
         {
             SelectCase? node = rest[i].Node;
             if (node is not null && node._queued)
             {
-                node.ChannelCore.WithdrawAll(node, rest.AsSpan(i + 1, more - i - 1));
+                node.ChannelCore.WithdrawAll(node, rest[(i + 1)..]);
             }
         }
 
-        Array.Clear(rest, 0, more);
+        rest.Clear();
     }
 
     /// <summary>Called when a wait ended and the waiter is idle again (pooling of external waiters).</summary>
@@ -396,7 +380,7 @@ internal sealed class WaiterColdState
     /// <summary>The cancellation registration of the current wait (valid while the waiter's flag says so).</summary>
     public CancellationTokenRegistration Cancellation;
 
-    /// <summary>The generation the cancellation callback claims.</summary>
+    /// <summary>The generation the cancellation callback claims; 0 when the current wait has no registration.</summary>
     public long CancellationGeneration;
 
     /// <summary>The tasklet a join waits for; null otherwise.</summary>
