@@ -62,6 +62,8 @@ public class WaiterHotPathTests
         Assert.Equal(0, allocated);
     }
 
+    // Deliberately independent of AsyncMethodContinuation's own probe: reusing it would check the capture against
+    // itself, and the test could not fail.
     private sealed class RecordingSource : IValueTaskSource
     {
         private object? _state;
