@@ -16,6 +16,7 @@ internal static class QuickTable
     private static readonly TimeSpan MinWarmUp = TimeSpan.FromMilliseconds(600);
     private const int ChannelOps = 1_000_000;
     private const int SelectOps = 200_000;
+    private const int BlockedTasklets = 1_000_000;
 
     public static void Print(TextWriter output)
     {
@@ -46,6 +47,9 @@ internal static class QuickTable
             ("async Task, one-thread context", n => Workloads.AsyncSpawnSingleThread(n)));
         Row(output, ChannelOps, "yield switch (two tasklets)", n => Workloads.TaskletsYieldPing(n),
             ("Task.Yield, one-thread context", n => Workloads.AsyncYieldPingSingleThread(n)));
+
+        output.WriteLine();
+        output.WriteLine($"Memory per tasklet blocked on a receive ({BlockedTasklets:N0} tasklets on one channel, retained bytes after a full GC): {F(Workloads.BlockedTaskletBytes(BlockedTasklets))} B (a Go goroutine: 2.6–4.2 KB).");
 
         output.WriteLine();
         output.WriteLine("Measured elsewhere on the same kind of machine (2 cores, ../shared/reference/anchors-perf.md, steady-state medians), not in this run:");

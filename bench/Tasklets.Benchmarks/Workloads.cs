@@ -84,6 +84,52 @@ internal static class Workloads
         return sample; // main ends: Scheduler.Run kills the partner
     });
 
+    /// <summary>
+    /// Memory per tasklet blocked on a receive (DESIGN.md's row, Go's goroutine for comparison): n tasklets on one
+    /// scheduler each await ReceiveAsync on one shared channel; bytes retained after a full collection, per tasklet.
+    /// Everything a blocked tasklet holds counts: the tasklet, its waiter, the compiler's state-machine box, the
+    /// queue node, and its share of the scheduler's lists. Then the channel is closed and the tasklets end.
+    /// </summary>
+    public static double BlockedTaskletBytes(int n)
+    {
+        var scheduler = new Scheduler();
+        var channel = new Channel<int>();
+        Func<Task> body = async () =>
+        {
+            try
+            {
+                await channel.ReceiveAsync();
+            }
+            catch (ChannelClosedException)
+            {
+            }
+        };
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+
+        // Spawned by a tasklet, as a server would: a spawn from outside goes through the scheduler's inbox, whose
+        // buffer would be counted too.
+        _ = scheduler.Go(() =>
+        {
+            for (int i = 0; i < n; i++)
+            {
+                _ = Tasklet.Go(body);
+            }
+
+            return Task.CompletedTask;
+        });
+        scheduler.RunOnce(); // the spawner
+        scheduler.RunOnce(); // each tasklet runs to its receive and parks
+        long after = GC.GetTotalMemory(forceFullCollection: true);
+        if (channel.Balance != -n)
+        {
+            throw new InvalidOperationException($"Expected {n} blocked receivers, found {-channel.Balance}.");
+        }
+
+        channel.Close();
+        scheduler.Run();
+        return (double)(after - before) / n;
+    }
+
     /// <summary>Spawn + run + finish of n empty tasklets, in batches of 10,000 (main yields once per batch).</summary>
     public static Sample TaskletsSpawn(int n) => Scheduler.Run(async () =>
     {

@@ -540,8 +540,7 @@ public class Tasklet
     /// <summary>Starts the body on the scheduler thread; a synchronous throw becomes a faulted task.</summary>
     internal virtual Task InvokeBody()
     {
-        var body = (Func<Task>)_body!;
-        _body = null;
+        var body = (Func<Task>)TakeBody();
         try
         {
             return body() ?? Task.CompletedTask;
@@ -550,6 +549,14 @@ public class Tasklet
         {
             return Task.FromException(e);
         }
+    }
+
+    /// <summary>The body, once: the tasklet does not keep it (and what it captured) alive after the start.</summary>
+    private protected Delegate TakeBody()
+    {
+        Delegate body = _body!;
+        _body = null;
+        return body;
     }
 
     /// <summary>

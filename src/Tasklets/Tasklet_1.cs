@@ -7,12 +7,9 @@ namespace Tasklets;
 /// <typeparam name="T">The result type.</typeparam>
 public sealed class Tasklet<T> : Tasklet
 {
-    private Func<Task<T>>? _typedBody;
-
     internal Tasklet(Scheduler scheduler, Func<Task<T>> body, string? name)
         : base(scheduler, body, name)
     {
-        _typedBody = body;
     }
 
     /// <summary>The result, once the tasklet finished successfully.</summary>
@@ -52,8 +49,7 @@ public sealed class Tasklet<T> : Tasklet
 
     internal override Task InvokeBody()
     {
-        Func<Task<T>> body = _typedBody!;
-        _typedBody = null;
+        var body = (Func<Task<T>>)TakeBody();
         try
         {
             return body() ?? Task.FromException<T>(new InvalidOperationException("The tasklet body returned a null Task."));

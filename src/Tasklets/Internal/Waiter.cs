@@ -39,17 +39,20 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private Exception? _exception;
 
     // Queue nodes registered by the current wait; owner-only. The first is kept in a field, so that a plain send or
-    // receive (one registration) touches no array; a select's further cases go to the cold state's array.
+    // receive (one registration) touches no array; a select's further cases go to the cold state's array. A ushort
+    // (Select caps its cases at MaxRegistrations) so that the small fields of a waiter pack into one 8-byte block.
     private SelectCase? _registration0;
-    private int _registrationCount;
+    private ushort _registrationCount;
 
     // What few waits need (select arrays, cancellation, join target): allocated on first use, owner-only.
     private WaiterColdState? _cold;
 
-    // The queue nodes of plain sends and receives, reused across waits; owner-only. Two slots cover a tasklet that
-    // alternates between a send and a receive (or two item types) without allocating; a third kind evicts the older.
+    // The queue node of plain sends and receives, reused across waits; owner-only. A second kind (a tasklet that
+    // alternates between a send and a receive, or two item types) is kept in the cold state; a third evicts the older.
     private SelectCase? _node0;
-    private SelectCase? _node1;
+
+    /// <summary>The most registrations one wait can have: the number of cases a select may have (Go's limit too).</summary>
+    public const int MaxRegistrations = ushort.MaxValue;
 
     /// <summary>The generation of the current (or last) wait.</summary>
     public long Generation => Volatile.Read(ref _state) >> 2;
@@ -85,7 +88,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>The scheduler's coarse clock when the current wait began (diagnostics: how long).</summary>
     public long WaitStart { get; set; }
 
-    /// <summary>The number of registrations of the current wait.</summary>
+    /// <summary>The number of registrations of the current wait, at most <see cref="MaxRegistrations"/>.</summary>
     public int RegistrationCount => _registrationCount;
 
     /// <summary>Registration <paramref name="index"/> of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
@@ -145,6 +148,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             Array.Resize(ref cold.MoreRegistrations, cold.MoreRegistrations.Length * 2);
         }
 
+        Debug.Assert(_registrationCount < MaxRegistrations, "Select validates the number of cases");
         cold.MoreRegistrations[_registrationCount - 1].Node = node;
         _registrationCount++;
     }
@@ -245,13 +249,25 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             return first;
         }
 
-        if (_node1 is TNode second)
+        return RentOtherNode<TNode>();
+    }
+
+    // Not the kind of the first slot: the cold state's slot, or a new node (the first one goes to the waiter's slot).
+    private TNode RentOtherNode<TNode>()
+        where TNode : SelectCase, new()
+    {
+        if (_node0 is not null)
         {
-            return second;
+            WaiterColdState cold = Cold;
+            if (cold.Node1 is TNode second)
+            {
+                return second;
+            }
+
+            cold.Node1 = _node0;
         }
 
         var node = new TNode();
-        _node1 = _node0;
         _node0 = node;
         return node;
     }
@@ -305,7 +321,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     private void WithdrawRegistrations()
     {
         SelectCase first = _registration0!;
-        if (!ReferenceEquals(first, _node0) && !ReferenceEquals(first, _node1))
+        if (!ReferenceEquals(first, _node0) && !ReferenceEquals(first, _cold?.Node1))
         {
             _registration0 = null; // a select case is the user's: do not keep it (and its channel) alive
         }
@@ -388,6 +404,9 @@ internal sealed class WaiterColdState
 
     /// <summary>A stored continuation that is not the async-method one every await passes (TaskletWaiter); null otherwise.</summary>
     public Action<object?>? OtherContinuation;
+
+    /// <summary>The second cached queue node of plain sends and receives (the first is in the waiter).</summary>
+    public SelectCase? Node1;
 }
 
 /// <summary>
@@ -400,7 +419,7 @@ internal struct RegistrationSlot
 }
 
 /// <summary>What a waiter waits for; turned into words only when someone asks (Dump, deadlock report).</summary>
-internal enum WaitKind
+internal enum WaitKind : byte
 {
     None,
     Receive,
