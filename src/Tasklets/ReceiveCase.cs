@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Tasklets.Internal;
 
 namespace Tasklets;
@@ -12,8 +13,6 @@ namespace Tasklets;
 [DebuggerDisplay("receive on {Channel}")]
 public class ReceiveCase<T> : SelectCase
 {
-    private Channel<T>? _channel;
-
     internal ReceiveCase()
     {
     }
@@ -24,7 +23,10 @@ public class ReceiveCase<T> : SelectCase
     }
 
     /// <summary>The channel this case receives from.</summary>
-    public Channel<T> Channel => _channel!;
+    public Channel<T> Channel => Typed;
+
+    // Set only to a Channel<T> (constructor, Bind), so no type check is needed.
+    private Channel<T> Typed => Unsafe.As<Channel<T>>(_channel!);
 
     /// <summary>The item received when this case fired; default when it fired because the channel is closed.</summary>
     public T Value { get; internal set; } = default!;
@@ -44,17 +46,15 @@ public class ReceiveCase<T> : SelectCase
         }
     }
 
-    internal override IChannel ChannelCore => _channel!;
-
     internal override bool IsSendCase => false;
 
-    internal override bool IsReadyLocked() => _channel!.IsReceiveReadyLocked();
+    internal override bool IsReadyLocked() => Typed.IsReceiveReadyLocked();
 
-    internal override bool MaybeReadyUnlocked() => _channel!.MaybeReceiveReady();
+    internal override bool MaybeReadyUnlocked() => Typed.MaybeReceiveReady();
 
     internal override Waiter? ExecuteLocked()
     {
-        bool done = _channel!.TryReceiveLocked(out T value, out bool closed, out Waiter? partner, out Exception? error);
+        bool done = Typed.TryReceiveLocked(out T value, out bool closed, out Waiter? partner, out Exception? error);
         Debug.Assert(done, "executed a receive case that was not ready");
         if (error is not null)
         {
@@ -67,7 +67,7 @@ public class ReceiveCase<T> : SelectCase
     }
 
     internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
-        => _channel!.EnqueueReceiverLocked(this, waiter, generation, caseIndex);
+        => Typed.EnqueueReceiverLocked(this, waiter, generation, caseIndex);
 
-    internal override bool PartnerPreferred(Waiter partner) => _channel!.Preference == ChannelPreference.Sender;
+    internal override bool PartnerPreferred(Waiter partner) => Typed.Preference == ChannelPreference.Sender;
 }

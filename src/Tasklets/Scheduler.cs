@@ -34,7 +34,7 @@ public sealed partial class Scheduler : IDisposable
     private readonly SchedulerOptions _options;
     private readonly TimeProvider _time;
     private readonly VirtualTimeProvider? _virtualTime;
-    private readonly Random _random;
+    private SplitMix _random; // owner thread only
     private readonly bool _randomizeOrder;
 
     // Owner-thread state.
@@ -92,7 +92,7 @@ public sealed partial class Scheduler : IDisposable
             _time = TimeProvider.System;
         }
 
-        _random = _options.Seed is int seed ? new Random(seed) : new Random();
+        _random = new SplitMix(_options.Seed is int seed ? (ulong)seed : (ulong)Random.Shared.NextInt64());
         _randomizeOrder = _options.RandomizeOrder && _options.Seed is not null;
         TimeSliceTicks = (long)(_options.TimeSlice.TotalSeconds * Stopwatch.Frequency);
         _timers = new TimerHeap();
@@ -129,7 +129,8 @@ public sealed partial class Scheduler : IDisposable
 
     internal long CoarseNow => _coarseNow;
 
-    internal Random Random => _random;
+    /// <summary>A uniform draw in [0, <paramref name="bound"/>) from the scheduler's (seeded, in deterministic mode) source. Owner thread only.</summary>
+    internal int NextRandom(int bound) => _random.Next(bound);
 
     private string DebuggerDisplay => $"scheduler: {_aliveCount} alive, {RunnableCount} runnable, {_timers.Count} timers";
 

@@ -30,7 +30,7 @@ public static class Select
     /// <summary>Waits until one case can proceed, performs it, and returns its index.</summary>
     /// <param name="cases">The cases; at least one.</param>
     /// <returns>The index of the case that fired.</returns>
-    /// <exception cref="ArgumentException">No case, a null case, or the same case twice.</exception>
+    /// <exception cref="ArgumentException">No case, a null case, the same case twice, or more than 65,535 cases.</exception>
     /// <exception cref="InvalidOperationException">A case is in use by another select that has not finished.</exception>
     /// <exception cref="ChannelClosedException">The chosen send case's channel is closed.</exception>
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
@@ -107,15 +107,33 @@ public static class Select
             return ValueTask.FromCanceled<int>(cancellationToken);
         }
 
-        // Lock the distinct channels in one global order (channel id), as Go's sellock does.
-        Span<int> order = cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
+        // Lock the distinct channels in one global order (channel id), as Go's sellock does. Cases on one channel
+        // (the common shape of goless's benchmark, and of a send-or-receive loop) need no sorting.
         Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
-        SortByChannel(cases, order);
+        IChannel? single = SingleChannel(cases);
+        Span<int> order = single is not null ? default : cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
+        if (single is not null)
+        {
+            single.MarkUsedBy(current);
+        }
+        else
+        {
+            SortByChannel(cases, order, current);
+        }
+
         int fired = -1;
         Waiter? partner = null;
         Waiter? waiter = null;
         long generation = 0;
-        LockAll(cases, order);
+        if (single is not null)
+        {
+            single.EnterGate();
+        }
+        else
+        {
+            LockAll(cases, order);
+        }
+
         try
         {
             // Pass 1: count the ready cases and pick one uniformly at random.
@@ -131,7 +149,7 @@ public static class Select
 
             if (ready > 0)
             {
-                int pick = ready == 1 ? 0 : (current?.Scheduler.Random ?? Random.Shared).Next(ready);
+                int pick = ready == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(ready) : Random.Shared.Next(ready);
                 for (int i = 0; i < cases.Length; i++)
                 {
                     if (isReady[i] && pick-- == 0)
@@ -157,7 +175,14 @@ public static class Select
         }
         finally
         {
-            UnlockAll(cases, order);
+            if (single is not null)
+            {
+                single.ExitGate();
+            }
+            else
+            {
+                UnlockAll(cases, order);
+            }
         }
 
         if (fired >= 0)
@@ -213,6 +238,11 @@ public static class Select
             throw new ArgumentException("A select needs at least one case; with no case and no timeout it would wait forever.", nameof(cases));
         }
 
+        if (cases.Length > Waiter.MaxRegistrations)
+        {
+            throw new ArgumentException($"A select takes at most {Waiter.MaxRegistrations} cases (Go's limit too); it got {cases.Length}. Split the channels over several tasklets.", nameof(cases));
+        }
+
         for (int i = 0; i < cases.Length; i++)
         {
             SelectCase c = cases[i] ?? throw new ArgumentException($"Case {i} is null.", nameof(cases));
@@ -228,25 +258,50 @@ public static class Select
                     throw new ArgumentException($"Cases {j} and {i} are the same object; create one case per operation.", nameof(cases));
                 }
             }
-
-            c.ChannelCore.MarkUsedBy(current);
         }
     }
 
-    private static void SortByChannel(ReadOnlySpan<SelectCase> cases, Span<int> order)
+    /// <summary>The channel of every case if they all share one, else null. Precondition: at least one case.</summary>
+    private static IChannel? SingleChannel(ReadOnlySpan<SelectCase> cases)
     {
-        for (int i = 0; i < order.Length; i++)
+        if (cases.IsEmpty)
         {
-            int item = i;
-            long id = cases[i].ChannelCore.Id;
+            return null;
+        }
+
+        IChannel first = cases[0].ChannelCore;
+        for (int i = 1; i < cases.Length; i++)
+        {
+            if (!ReferenceEquals(cases[i].ChannelCore, first))
+            {
+                return null;
+            }
+        }
+
+        return first;
+    }
+
+    /// <summary>
+    /// Fills <paramref name="order"/> with the case indexes sorted by channel id (stable), and marks each channel used
+    /// by <paramref name="current"/>: one interface call per case for its id, none in the sort itself.
+    /// </summary>
+    private static void SortByChannel(ReadOnlySpan<SelectCase> cases, Span<int> order, Tasklet? current)
+    {
+        Span<long> ids = cases.Length <= StackLimit ? stackalloc long[cases.Length] : new long[cases.Length];
+        for (int i = 0; i < cases.Length; i++)
+        {
+            IChannel channel = cases[i].ChannelCore;
+            channel.MarkUsedBy(current);
+            long id = channel.Id;
+            ids[i] = id;
             int j = i - 1;
-            while (j >= 0 && cases[order[j]].ChannelCore.Id > id)
+            while (j >= 0 && ids[order[j]] > id)
             {
                 order[j + 1] = order[j];
                 j--;
             }
 
-            order[j + 1] = item;
+            order[j + 1] = i;
         }
     }
 

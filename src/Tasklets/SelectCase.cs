@@ -20,12 +20,16 @@ public abstract class SelectCase
     internal long _generation;
     internal int _caseIndex;
 
+    // The channel, typed by the subclass (Channel<T>). Kept here rather than in the subclasses, so that a select reads
+    // it with no virtual call (sorting, locking, withdrawing).
+    private protected IChannel? _channel;
+
     private protected SelectCase()
     {
     }
 
     /// <summary>The channel this case operates on.</summary>
-    internal abstract IChannel ChannelCore { get; }
+    internal IChannel ChannelCore => _channel!;
 
     /// <summary>True for a send case (diagnostics).</summary>
     internal abstract bool IsSendCase { get; }

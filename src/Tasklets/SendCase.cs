@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Tasklets.Internal;
 
 namespace Tasklets;
@@ -10,8 +11,6 @@ namespace Tasklets;
 [DebuggerDisplay("send {Item} on {Channel}")]
 public class SendCase<T> : SelectCase
 {
-    private Channel<T>? _channel;
-
     internal SendCase()
     {
     }
@@ -23,7 +22,10 @@ public class SendCase<T> : SelectCase
     }
 
     /// <summary>The channel this case sends on.</summary>
-    public Channel<T> Channel => _channel!;
+    public Channel<T> Channel => Typed;
+
+    // Set only to a Channel<T> (constructor, Bind), so no type check is needed.
+    private Channel<T> Typed => Unsafe.As<Channel<T>>(_channel!);
 
     /// <summary>The item to send. Settable, so that one case serves many selects.</summary>
     public T Item { get; set; } = default!;
@@ -37,23 +39,21 @@ public class SendCase<T> : SelectCase
         }
     }
 
-    internal override IChannel ChannelCore => _channel!;
-
     internal override bool IsSendCase => true;
 
-    internal override bool IsReadyLocked() => _channel!.IsSendReadyLocked();
+    internal override bool IsReadyLocked() => Typed.IsSendReadyLocked();
 
-    internal override bool MaybeReadyUnlocked() => _channel!.MaybeSendReady();
+    internal override bool MaybeReadyUnlocked() => Typed.MaybeSendReady();
 
     internal override Waiter? ExecuteLocked()
     {
-        bool done = _channel!.TrySendLocked(Item, out Waiter? partner);
+        bool done = Typed.TrySendLocked(Item, out Waiter? partner);
         Debug.Assert(done, "executed a send case that was not ready");
         return partner;
     }
 
     internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
-        => _channel!.EnqueueSenderLocked(this, waiter, generation, caseIndex);
+        => Typed.EnqueueSenderLocked(this, waiter, generation, caseIndex);
 
-    internal override bool PartnerPreferred(Waiter partner) => _channel!.Preference == ChannelPreference.Receiver;
+    internal override bool PartnerPreferred(Waiter partner) => Typed.Preference == ChannelPreference.Receiver;
 }

@@ -119,6 +119,21 @@ public class SelectTests
     }
 
     [Fact]
+    public void WaitAsync_MoreThan65535Cases_ArgumentExceptionNamesTheLimit()
+    {
+        var a = new Channel<int>();
+        var cases = new SelectCase[ushort.MaxValue + 1];
+        for (int i = 0; i < cases.Length; i++)
+        {
+            cases[i] = a.ReceiveCase();
+        }
+
+        ArgumentException e = Assert.Throws<ArgumentException>(() => { _ = Select.WaitAsync(cases); });
+        Assert.Contains("at most 65535 cases", e.Message);
+        Assert.Equal(0, a.Balance);
+    }
+
+    [Fact]
     public void DoubleSelect_ManySendersThreeChannels_EveryValueOnce()
     {
         // After Go's test/chan/doubleselect.go: senders select-send over three channels; every value arrives once.
