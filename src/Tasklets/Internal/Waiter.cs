@@ -284,7 +284,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
         }
 
-        if (_registrationCount != 0)
+        if (_registrationCount == 1 && ReferenceEquals(_registration0, _node0) && !_node0!._queued)
+        {
+            _registrationCount = 0; // the common case: a plain send or receive whose node the partner dequeued
+        }
+        else if (_registrationCount != 0)
         {
             WithdrawRegistrations();
         }
