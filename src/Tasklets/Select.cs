@@ -112,25 +112,18 @@ public static class Select
         Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
         IChannel? single = SingleChannel(cases);
         Span<int> order = single is not null ? default : cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
-        if (single is not null)
-        {
-            single.MarkUsedBy(current);
-        }
-        else
-        {
-            SortByChannel(cases, order, current);
-        }
-
         int fired = -1;
         Waiter? partner = null;
         Waiter? waiter = null;
         long generation = 0;
         if (single is not null)
         {
+            single.MarkUsedBy(current);
             single.EnterGate();
         }
         else
         {
+            SortByChannel(cases, order, current);
             LockAll(cases, order);
         }
 
@@ -261,7 +254,7 @@ public static class Select
         }
     }
 
-    /// <summary>The channel of every case if they all share one, else null. Precondition: at least one case.</summary>
+    /// <summary>The channel of every case if they all share one; null if they do not, or if there is no case.</summary>
     private static IChannel? SingleChannel(ReadOnlySpan<SelectCase> cases)
     {
         if (cases.IsEmpty)
