@@ -37,14 +37,7 @@ public class ReceiveCase<T> : SelectCase
     /// <summary>True for the internal node of a plain ReceiveAsync, which throws on close instead of reporting it.</summary>
     internal virtual bool ThrowsOnClosed => false;
 
-    internal void Bind(Channel<T> channel)
-    {
-        // A cached node is usually bound to the same channel again: skip the store and its write barrier.
-        if (!ReferenceEquals(_channel, channel))
-        {
-            _channel = channel;
-        }
-    }
+    internal void Bind(Channel<T> channel) => BindChannel(channel);
 
     internal override bool IsSendCase => false;
 

@@ -31,6 +31,16 @@ public abstract class SelectCase
     /// <summary>The channel this case operates on.</summary>
     internal IChannel ChannelCore => _channel!;
 
+    /// <summary>Binds the case to <paramref name="channel"/> (the subclass passes its typed channel).</summary>
+    private protected void BindChannel(IChannel channel)
+    {
+        // A cached node is usually bound to the same channel again: skip the store and its write barrier.
+        if (!ReferenceEquals(_channel, channel))
+        {
+            _channel = channel;
+        }
+    }
+
     /// <summary>True for a send case (diagnostics).</summary>
     internal abstract bool IsSendCase { get; }
 

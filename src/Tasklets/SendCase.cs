@@ -30,14 +30,7 @@ public class SendCase<T> : SelectCase
     /// <summary>The item to send. Settable, so that one case serves many selects.</summary>
     public T Item { get; set; } = default!;
 
-    internal void Bind(Channel<T> channel)
-    {
-        // A cached node is usually bound to the same channel again: skip the store and its write barrier.
-        if (!ReferenceEquals(_channel, channel))
-        {
-            _channel = channel;
-        }
-    }
+    internal void Bind(Channel<T> channel) => BindChannel(channel);
 
     internal override bool IsSendCase => true;
 

@@ -284,11 +284,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
         }
 
-        if (_registrationCount == 1 && ReferenceEquals(_registration0, _node0) && !_node0!._queued)
-        {
-            _registrationCount = 0; // the common case: a plain send or receive whose node the partner dequeued
-        }
-        else if (_registrationCount != 0)
+        if (_registrationCount != 0)
         {
             WithdrawRegistrations();
         }
@@ -397,7 +393,7 @@ internal sealed class WaiterColdState
     /// <summary>Registrations 1.. of a select; registration 0 is in the waiter.</summary>
     public RegistrationSlot[]? MoreRegistrations;
 
-    /// <summary>The cancellation registration of the current wait (valid while the waiter's flag says so).</summary>
+    /// <summary>The cancellation registration of the current wait (valid while <see cref="CancellationGeneration"/> is not 0).</summary>
     public CancellationTokenRegistration Cancellation;
 
     /// <summary>The generation the cancellation callback claims; 0 when the current wait has no registration.</summary>
