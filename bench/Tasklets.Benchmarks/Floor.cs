@@ -7,6 +7,8 @@ namespace Tasklets.Benchmarks;
 /// The yardstick of DESIGN.md: a minimal hand-written handoff between two async methods on one thread (a reusable
 /// IValueTaskSource per coroutine, a plain queue of runnable ones, no locks, no kill, timeout or select). It is what the
 /// async machinery itself costs per item; chan_sync is measured against it. One op = one item (one switch).
+/// MinimalUnbounded is the same for chan_async's shape: the producer never waits, its items go through an
+/// unsynchronised, growing queue, and the consumer drains it; that is the least a chan_async item can cost here.
 /// </summary>
 [MemoryDiagnoser]
 [ShortRunJob]
@@ -15,7 +17,10 @@ public class HandoffFloor
     private const int N = 100_000;
 
     [Benchmark(OperationsPerInvoke = N)]
-    public void MinimalHandoff() => MiniScheduler.Handoff(N);
+    public void MinimalHandoff() => MiniScheduler.Handoff(N, unbounded: false);
+
+    [Benchmark(OperationsPerInvoke = N)]
+    public void MinimalUnbounded() => MiniScheduler.Handoff(N, unbounded: true);
 }
 
 /// <summary>The cost of a channel's lock: a System.Threading.Lock pair against one CAS and a release store (SpinGate's shape).</summary>
@@ -60,10 +65,10 @@ public class GateCost
 /// <summary>The smallest cooperative scheduler that can hand an item from one async method to another.</summary>
 internal static class MiniScheduler
 {
-    public static void Handoff(int n)
+    public static void Handoff(int n, bool unbounded)
     {
         var queue = new Queue<Coroutine>();
-        var channel = new MiniChannel(queue);
+        var channel = new MiniChannel(queue, unbounded ? new Queue<int>() : null);
         var consumer = new Coroutine();
         var producer = new Coroutine();
         channel.Current = consumer;
@@ -143,7 +148,8 @@ internal static class MiniScheduler
         }
     }
 
-    private sealed class MiniChannel(Queue<Coroutine> queue)
+    // buffer: null for the rendezvous, else an unbounded buffer (then the sender never waits).
+    private sealed class MiniChannel(Queue<Coroutine> queue, Queue<int>? buffer)
     {
         private Coroutine? _receiver;
         private Coroutine? _sender;
@@ -153,6 +159,11 @@ internal static class MiniScheduler
 
         public ValueTask<int> ReceiveAsync()
         {
+            if (buffer is not null && buffer.TryDequeue(out int buffered))
+            {
+                return new ValueTask<int>(buffered);
+            }
+
             if (_sender is { } sender)
             {
                 _sender = null;
@@ -171,6 +182,12 @@ internal static class MiniScheduler
                 _receiver = null;
                 receiver.Value = item;
                 queue.Enqueue(receiver);
+                return default;
+            }
+
+            if (buffer is not null)
+            {
+                buffer.Enqueue(item);
                 return default;
             }
 
