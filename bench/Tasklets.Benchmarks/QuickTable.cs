@@ -9,47 +9,78 @@ namespace Tasklets.Benchmarks;
 /// System.Threading.Channels measured in the same run, as a Markdown table. Median of <see cref="Runs"/> runs after
 /// a warm-up; steady-state sizes as in anchors-perf.md.
 /// </summary>
+/// <remarks>
+/// Each figure is measured in a process of its own (this program, started with <see cref="MeasureArgument"/>), as
+/// BenchmarkDotNet does: in one process the workloads share methods (the consumer loop, the channel's receive), and
+/// tiered compilation optimises a shared method for the profile of the workload that ran first. chan_buff measured
+/// 29 ns per item right after chan_sync in one process, and 17 ns on its own.
+/// </remarks>
 internal static class QuickTable
 {
     public const int Runs = 5;
+
+    /// <summary>The first argument of a child process that measures one figure and prints it.</summary>
+    public const string MeasureArgument = "--measure";
+
     private const int WarmUpRuns = 50;
     private static readonly TimeSpan MinWarmUp = TimeSpan.FromMilliseconds(600);
     private const int ChannelOps = 1_000_000;
     private const int SelectOps = 200_000;
     private const int BlockedTasklets = 1_000_000;
 
+    // Each row: Tasklets first, then its baselines. A child process is told a row and a column of this table.
+    private static readonly Row[] s_rows =
+    [
+        new("chan_sync (unbuffered)", ChannelOps, n => Workloads.TaskletsChannel(0, n),
+            ("STC bounded(1), Task.Run", n => Workloads.StcPool(0, n)),
+            ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n))),
+        new("chan_buff (capacity 1000)", ChannelOps, n => Workloads.TaskletsChannel(1000, n),
+            ("STC bounded(1000), Task.Run", n => Workloads.StcPool(1000, n)),
+            ("STC bounded(1000), one thread", n => Workloads.StcSingleThread(1000, n))),
+        new("chan_async (unbounded)", ChannelOps, n => Workloads.TaskletsChannel(-1, n),
+            ("STC unbounded, Task.Run", n => Workloads.StcPool(-1, n)),
+            ("STC unbounded, one thread", n => Workloads.StcSingleThread(-1, n))),
+        new("select (4 cases, blocking)", SelectOps, n => Workloads.TaskletsSelect(n, withDefault: false),
+            ("STC TryWrite/TryRead + WhenAny, Task.Run", n => Workloads.StcSelect(n, withDefault: false))),
+        new("select_default (4 cases + default)", SelectOps, n => Workloads.TaskletsSelect(n, withDefault: true),
+            ("STC TryWrite/TryRead chain", n => Workloads.StcSelect(n, withDefault: true))),
+        new("ping-pong round trip (unbuffered)", ChannelOps, n => Workloads.TaskletsPingPong(n / 2)),
+        new("spawn + run + finish (empty)", ChannelOps, n => Workloads.TaskletsSpawn(n),
+            ("Task.Run", n => Workloads.TaskRunSpawn(n)),
+            ("async Task, one-thread context", n => Workloads.AsyncSpawnSingleThread(n))),
+        new("yield switch (two tasklets)", ChannelOps, n => Workloads.TaskletsYieldPing(n),
+            ("Task.Yield, one-thread context", n => Workloads.AsyncYieldPingSingleThread(n))),
+    ];
+
     public static void Print(TextWriter output)
     {
         output.WriteLine("# Tasklets quick benchmark table");
         output.WriteLine();
         output.WriteLine($"Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.ProcessArchitecture}.");
-        output.WriteLine($"Each figure: median of {Runs} runs after at least {WarmUpRuns} small warm-up runs and {MinWarmUp.TotalMilliseconds:0} ms of them (so the timed code is tier-1 JIT code); ns/op and allocated B/op of the timed loop. Ratio = baseline ns / Tasklets ns.");
+        output.WriteLine($"Each figure: median of {Runs} runs after at least {WarmUpRuns} small warm-up runs and {MinWarmUp.TotalMilliseconds:0} ms of them (so the timed code is tier-1 JIT code), in a process of its own; ns/op and allocated B/op of the timed loop. Ratio = baseline ns / Tasklets ns.");
         output.WriteLine();
         output.WriteLine("| workload | Tasklets ns/op | B/op | baseline | baseline ns/op | B/op | ratio |");
         output.WriteLine("|---|---:|---:|---|---:|---:|---:|");
 
-        Row(output, ChannelOps, "chan_sync (unbuffered)", n => Workloads.TaskletsChannel(0, n),
-            ("STC bounded(1), Task.Run", n => Workloads.StcPool(0, n)),
-            ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n)));
-        Row(output, ChannelOps, "chan_buff (capacity 1000)", n => Workloads.TaskletsChannel(1000, n),
-            ("STC bounded(1000), Task.Run", n => Workloads.StcPool(1000, n)),
-            ("STC bounded(1000), one thread", n => Workloads.StcSingleThread(1000, n)));
-        Row(output, ChannelOps, "chan_async (unbounded)", n => Workloads.TaskletsChannel(-1, n),
-            ("STC unbounded, Task.Run", n => Workloads.StcPool(-1, n)),
-            ("STC unbounded, one thread", n => Workloads.StcSingleThread(-1, n)));
-        Row(output, SelectOps, "select (4 cases, blocking)", n => Workloads.TaskletsSelect(n, withDefault: false),
-            ("STC TryWrite/TryRead + WhenAny, Task.Run", n => Workloads.StcSelect(n, withDefault: false)));
-        Row(output, SelectOps, "select_default (4 cases + default)", n => Workloads.TaskletsSelect(n, withDefault: true),
-            ("STC TryWrite/TryRead chain", n => Workloads.StcSelect(n, withDefault: true)));
-        Row(output, ChannelOps, "ping-pong round trip (unbuffered)", n => Workloads.TaskletsPingPong(n / 2));
-        Row(output, ChannelOps, "spawn + run + finish (empty)", n => Workloads.TaskletsSpawn(n),
-            ("Task.Run", n => Workloads.TaskRunSpawn(n)),
-            ("async Task, one-thread context", n => Workloads.AsyncSpawnSingleThread(n)));
-        Row(output, ChannelOps, "yield switch (two tasklets)", n => Workloads.TaskletsYieldPing(n),
-            ("Task.Yield, one-thread context", n => Workloads.AsyncYieldPingSingleThread(n)));
+        for (int row = 0; row < s_rows.Length; row++)
+        {
+            Row spec = s_rows[row];
+            (double Ns, double Bytes) ours = MeasureInChild(row, 0);
+            if (spec.Baselines.Length == 0)
+            {
+                output.WriteLine($"| {spec.Name} | {F(ours.Ns)} | {F(ours.Bytes)} | – | – | – | – |");
+            }
+
+            for (int column = 1; column <= spec.Baselines.Length; column++)
+            {
+                (double Ns, double Bytes) theirs = MeasureInChild(row, column);
+                string ratio = (theirs.Ns / ours.Ns).ToString("0.0", CultureInfo.InvariantCulture);
+                output.WriteLine($"| {spec.Name} | {F(ours.Ns)} | {F(ours.Bytes)} | {spec.Baselines[column - 1].Name} | {F(theirs.Ns)} | {F(theirs.Bytes)} | {ratio}x |");
+            }
+        }
 
         output.WriteLine();
-        output.WriteLine($"Memory per tasklet blocked on a receive ({BlockedTasklets:N0} tasklets on one channel, retained bytes after a full GC): {F(Workloads.BlockedTaskletBytes(BlockedTasklets))} B (a Go goroutine: 2.6–4.2 KB).");
+        output.WriteLine($"Memory per tasklet blocked on a receive ({BlockedTasklets:N0} tasklets on one channel, retained bytes after a full GC): {F(MeasureInChild(-1, 0).Ns)} B (a Go goroutine: 2.6–4.2 KB).");
 
         output.WriteLine();
         output.WriteLine("Measured elsewhere on the same kind of machine (2 cores, ../shared/reference/anchors-perf.md, steady-state medians), not in this run:");
@@ -65,29 +96,60 @@ internal static class QuickTable
         output.WriteLine("| spawn + run | 921.9 | 204.2 | – |");
     }
 
-    private static void Row(TextWriter output, int size, string name, Func<int, Sample> tasklets, params (string Name, Func<int, Sample> Run)[] baselines)
+    /// <summary>
+    /// The child's side: measures column <paramref name="column"/> of row <paramref name="row"/> (row -1: the memory
+    /// per blocked tasklet) and prints "ns bytes".
+    /// </summary>
+    public static void MeasureAndPrint(int row, int column, TextWriter output)
     {
-        Sample ours = Median(tasklets, size);
-        if (baselines.Length == 0)
+        if (row < 0)
         {
-            output.WriteLine($"| {name} | {F(ours.NsPerOp)} | {F(ours.BytesPerOp)} | – | – | – | – |");
+            output.WriteLine(Invariant(Workloads.BlockedTaskletBytes(BlockedTasklets)) + " 0");
             return;
         }
 
-        foreach ((string baselineName, Func<int, Sample> run) in baselines)
+        if (row >= s_rows.Length || column < 0 || column > s_rows[row].Baselines.Length)
         {
-            Sample theirs = Median(run, size);
-            output.WriteLine($"| {name} | {F(ours.NsPerOp)} | {F(ours.BytesPerOp)} | {baselineName} | {F(theirs.NsPerOp)} | {F(theirs.BytesPerOp)} | {(theirs.NsPerOp / ours.NsPerOp).ToString("0.0", CultureInfo.InvariantCulture)}x |");
+            throw new ArgumentOutOfRangeException(nameof(row), $"No figure at row {row}, column {column}: the quick table has {s_rows.Length} rows.");
         }
+
+        Row spec = s_rows[row];
+        Func<int, Sample> run = column == 0 ? spec.Tasklets : spec.Baselines[column - 1].Run;
+        Sample median = Median(run, spec.Size);
+        output.WriteLine(Invariant(median.NsPerOp) + " " + Invariant(median.BytesPerOp));
+    }
+
+    private static (double Ns, double Bytes) MeasureInChild(int row, int column)
+    {
+        // Started the way this process was: as an apphost, or as `dotnet Tasklets.Benchmarks.dll`.
+        string host = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this process is unknown.");
+        var start = new ProcessStartInfo(host) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet")
+        {
+            start.ArgumentList.Add(typeof(QuickTable).Assembly.Location);
+        }
+
+        start.ArgumentList.Add(MeasureArgument);
+        start.ArgumentList.Add(Invariant(row));
+        start.ArgumentList.Add(Invariant(column));
+        using Process child = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {host}.");
+        string result = child.StandardOutput.ReadToEnd();
+        child.WaitForExit();
+        string[] fields = result.Trim().Split(' ');
+        if (child.ExitCode != 0 || fields.Length != 2)
+        {
+            throw new InvalidOperationException($"Measuring row {row}, column {column} failed (exit code {child.ExitCode}): '{result}'.");
+        }
+
+        return (double.Parse(fields[0], CultureInfo.InvariantCulture), double.Parse(fields[1], CultureInfo.InvariantCulture));
     }
 
     private static Sample Median(Func<int, Sample> run, int size)
     {
         // Warm-up: each workload's timed loop lives in one async method that a run calls once, so it takes
         // WarmUpRuns small runs before tiered compilation has promoted it to optimized (tier-1, PGO) code. A count
-        // alone is not enough: tiering waits while new methods are still being jitted (each row brings new ones),
-        // and select_default was measured on tier-0 code (~110 ns instead of ~12) until the warm-up also lasted
-        // long enough in time.
+        // alone is not enough: tiering waits while new methods are still being jitted, and select_default was
+        // measured on tier-0 code (~110 ns instead of ~12) until the warm-up also lasted long enough in time.
         long warmUpStart = Stopwatch.GetTimestamp();
         for (int i = 0; i < WarmUpRuns || Stopwatch.GetElapsedTime(warmUpStart) < MinWarmUp; i++)
         {
@@ -104,5 +166,11 @@ internal static class QuickTable
         return samples[Runs / 2];
     }
 
+    private static string Invariant(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
     private static string F(double value) => value.ToString(value < 10 ? "0.0" : "0", CultureInfo.InvariantCulture);
+
+    private sealed record Row(string Name, int Size, Func<int, Sample> Tasklets, params (string Name, Func<int, Sample> Run)[] Baselines);
 }
