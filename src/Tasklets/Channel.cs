@@ -694,6 +694,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         => partner.Owner is { } other && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle;
 
     /// <summary>Finishes parking: binds the cancellation token. The gate is released.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Waiter Park(Waiter waiter, long generation, Tasklet? current, CancellationToken cancellationToken)
     {
         if (cancellationToken.CanBeCanceled)

@@ -678,6 +678,7 @@ public sealed partial class Scheduler : IDisposable
     }
 
     /// <summary>Queues a tasklet of this scheduler from its own thread (the caller is a running tasklet of it).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void MakeReadyLocal(Tasklet tasklet, bool front)
     {
         Debug.Assert(IsOwnerThread);

@@ -425,6 +425,7 @@ public class Tasklet
     internal bool IsKillRequested => (_interrupts & InterruptKill) != 0;
 
     /// <summary>The tasklet's waiter if it is free for a new wait, else null (the caller then uses an external waiter).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Waiter? IdleWaiterOrNull() => _waiter.IsIdle ? _waiter : null;
 
     /// <summary>Raises a pending kill, throw or timeout. Called at the entry of every library operation.</summary>

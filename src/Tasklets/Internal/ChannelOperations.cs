@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
 namespace Tasklets.Internal;
@@ -10,6 +11,7 @@ internal sealed class ReceiveOperation<T> : ReceiveCase<T>, IValueTaskSource<T>
 {
     internal override bool ThrowsOnClosed => true;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<T> AsValueTask() => new(this, (short)_waiter!.Generation);
 
     public ValueTaskSourceStatus GetStatus(short token) => _waiter!.GetStatus(token);

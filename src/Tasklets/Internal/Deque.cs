@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Numerics;
 
@@ -29,6 +30,7 @@ internal struct Deque<T>
 
     public readonly int Count => _count;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushBack(T item)
     {
         if (_count == _items.Length)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 
 namespace Tasklets.Internal;
@@ -22,6 +23,7 @@ internal struct WaitQueue
 
     public readonly bool IsEmpty => _first is null;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enqueue(SelectCase node)
     {
         Debug.Assert(!node._queued, "node already queued");
@@ -40,6 +42,7 @@ internal struct WaitQueue
         node._queued = true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Remove(SelectCase node)
     {
         Debug.Assert(node._queued, "node not queued");
@@ -70,6 +73,7 @@ internal struct WaitQueue
     /// Dequeues nodes until one whose wait this call claims; stale nodes met on the way are dropped.
     /// Returns null when no live node remains. The claimed node's waiter must then get an outcome and a wake.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public SelectCase? DequeueAndClaim()
     {
         SelectCase? node;

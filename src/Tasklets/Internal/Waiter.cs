@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
@@ -95,6 +96,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _cold!.MoreRegistrations![index - 1].Node;
 
     /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public long BeginWait(WaitKind kind, object? target) => Begin(kind, target, PhaseParked);
 
     /// <summary>
@@ -103,6 +105,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// </summary>
     public long BeginClaimedWait(WaitKind kind) => Begin(kind, null, PhaseClaimed);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private long Begin(WaitKind kind, object? target, long phase)
     {
         long state = _state;
@@ -122,6 +125,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     }
 
     /// <summary>Records a queue node of the current wait, so that it is withdrawn if still queued when the wait ends.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddRegistration(SelectCase node)
     {
         if (_registrationCount == 0)
@@ -154,6 +158,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     }
 
     /// <summary>Ends the wait of <paramref name="generation"/> if nobody else has: exactly one caller wins.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryClaim(long generation)
     {
         long parked = (generation << 2) | PhaseParked;
@@ -241,6 +246,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
 
     /// <summary>A queue node of type <typeparamref name="TNode"/> owned by this waiter, reused across waits.</summary>
     /// <remarks>Node types are sealed, so each check is one type-handle comparison.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TNode RentNode<TNode>()
         where TNode : SelectCase, new()
     {
