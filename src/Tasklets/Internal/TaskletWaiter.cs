@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 
 namespace Tasklets.Internal;
@@ -34,7 +35,9 @@ internal sealed class TaskletWaiter : Waiter
 
     public override void Wake(bool front) => _tasklet.Scheduler.MakeReady(_tasklet, front);
 
-    public override void WakeFrom(Tasklet? current, bool front)
+    /// <summary><see cref="Waiter.WakeFrom"/> for a tasklet: a waker on the same scheduler queues it without a thread check.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WakeOwnerFrom(Tasklet? current, bool front)
     {
         Scheduler scheduler = _tasklet.Scheduler;
         if (current is not null && ReferenceEquals(current.Scheduler, scheduler))

@@ -192,7 +192,19 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <see cref="Wake"/> called by <paramref name="current"/>, the running tasklet (or null): a waker on the owner's
     /// own scheduler thread queues it directly, without asking which thread this is.
     /// </summary>
-    public virtual void WakeFrom(Tasklet? current, bool front) => Wake(front);
+    /// <remarks>A type test rather than a virtual call: it is on every handoff, and inlined it costs a compare.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void WakeFrom(Tasklet? current, bool front)
+    {
+        if (this is TaskletWaiter tasklet)
+        {
+            tasklet.WakeOwnerFrom(current, front);
+        }
+        else
+        {
+            Wake(front);
+        }
+    }
 
     /// <summary>Claimed → Completed. Called by whoever resumes the owner.</summary>
     protected void MarkCompleted()
@@ -290,7 +302,13 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
         }
 
-        if (_registrationCount != 0)
+        // A plain send or receive that a partner completed: its one node, the cached one, was dequeued by that
+        // partner, so there is nothing to withdraw (the common case, kept out of the call).
+        if (_registrationCount == 1 && ReferenceEquals(_registration0, _node0) && !_node0!._queued)
+        {
+            _registrationCount = 0;
+        }
+        else if (_registrationCount != 0)
         {
             WithdrawRegistrations();
         }
@@ -311,7 +329,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         Exception? exception = _exception;
         _exception = null;
         Volatile.Write(ref _state, (state & ~PhaseMask) | PhaseIdle);
-        OnIdle();
+        if (this is ExternalWaiter external)
+        {
+            external.OnIdle(); // back to its thread's cache
+        }
+
         if (exception is not null)
         {
             ExceptionDispatchInfo.Throw(exception);
@@ -350,11 +372,6 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
 
         rest.Clear();
-    }
-
-    /// <summary>Called when a wait ended and the waiter is idle again (pooling of external waiters).</summary>
-    protected virtual void OnIdle()
-    {
     }
 
     /// <summary>The status the awaiter sees.</summary>
