@@ -27,15 +27,18 @@ internal struct WaitQueue
     public void Enqueue(SelectCase node)
     {
         Debug.Assert(!node._queued, "node already queued");
-        node._prev = _last;
+        // Stores of a constant null need no GC write barrier; a queue of one (the usual case) takes that path.
+        SelectCase? last = _last;
         node._next = null;
-        if (_last is null)
+        if (last is null)
         {
+            node._prev = null;
             _first = node;
         }
         else
         {
-            _last._next = node;
+            node._prev = last;
+            last._next = node;
         }
 
         _last = node;
@@ -46,22 +49,33 @@ internal struct WaitQueue
     public void Remove(SelectCase node)
     {
         Debug.Assert(node._queued, "node not queued");
-        if (node._prev is null)
+        SelectCase? prev = node._prev;
+        SelectCase? next = node._next;
+        if (prev is null && next is null)
         {
-            _first = node._next;
+            // The only node: constant-null stores, no write barriers.
+            _first = null;
+            _last = null;
         }
         else
         {
-            node._prev._next = node._next;
-        }
+            if (prev is null)
+            {
+                _first = next;
+            }
+            else
+            {
+                prev._next = next;
+            }
 
-        if (node._next is null)
-        {
-            _last = node._prev;
-        }
-        else
-        {
-            node._next._prev = node._prev;
+            if (next is null)
+            {
+                _last = prev;
+            }
+            else
+            {
+                next._prev = prev;
+            }
         }
 
         node._prev = null;
