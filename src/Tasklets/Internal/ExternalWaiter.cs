@@ -37,7 +37,7 @@ internal sealed class ExternalWaiter : Waiter
     public override Tasklet? Owner => null;
 
     /// <summary>Called by <see cref="Waiter.EndWait"/> when a wait ended: the waiter goes back to its thread's cache.</summary>
-    public void OnIdle() => t_cached ??= this;
+    public void ReturnToThreadCache() => t_cached ??= this;
 
     public override void Wake(bool front)
     {

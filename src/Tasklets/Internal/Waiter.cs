@@ -1,5 +1,5 @@
-using System.Runtime.CompilerServices;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
 
@@ -303,7 +303,8 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
 
         // A plain send or receive that a partner completed: its one node, the cached one, was dequeued by that
-        // partner, so there is nothing to withdraw (the common case, kept out of the call).
+        // partner. WithdrawRegistrations would only reset the count (a cached node stays referenced); doing that
+        // here keeps the common case out of the call.
         if (_registrationCount == 1 && ReferenceEquals(_registration0, _node0) && !_node0!._queued)
         {
             _registrationCount = 0;
@@ -331,7 +332,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         Volatile.Write(ref _state, (state & ~PhaseMask) | PhaseIdle);
         if (this is ExternalWaiter external)
         {
-            external.OnIdle(); // back to its thread's cache
+            external.ReturnToThreadCache();
         }
 
         if (exception is not null)
