@@ -28,11 +28,11 @@ namespace Tasklets;
 /// buffer while a receiver waits (no barging).</para>
 /// </remarks>
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
-public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
+public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 {
-    private static long s_nextId;
-
-    private readonly long _id = Interlocked.Increment(ref s_nextId);
+    // From the one counter of all sources: a per-T counter would give a Channel<int> and a Channel<string> the same
+    // id, and two selects over both could lock them in opposite orders.
+    private readonly long _id = WaitSourceIds.Next();
     private SpinGate _gate; // see SpinGate for why not System.Threading.Lock
     private readonly int _capacity; // 0 unbuffered, -1 unbounded
 
@@ -41,6 +41,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
     private WaitQueue _senders;
     private WaitQueue _receivers;
     private Queue<Exception>? _errors;
+    private int _errorCount; // _errors.Count, kept as a field for the lock-free readers (volatile reads)
     private bool _closed;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the channel.
@@ -131,13 +132,18 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         }
     }
 
-    long IChannel.Id => _id;
+    long IWaitSource.Id => _id;
 
-    void IChannel.EnterGate() => _gate.Enter();
+    void IWaitSource.EnterGate() => _gate.Enter();
 
-    void IChannel.ExitGate() => _gate.Exit();
+    void IWaitSource.ExitGate() => _gate.Exit();
 
-    bool IChannel.IsExternal => _external;
+    int IWaitSource.GateSequence => _gate.Sequence;
+
+    bool IWaitSource.IsExternal => _external;
+
+    /// <summary>The gate's sequence word, read without the virtual call (the cases' lock-free snapshot).</summary>
+    internal int GateSequence => _gate.Sequence;
 
     private string DebuggerDisplay => $"{Describe()}, balance {Balance}{(IsClosed ? ", closed" : string.Empty)}";
 
@@ -183,9 +189,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                 goto Sent;
             }
 
-            waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
-            generation = waiter.BeginWait(WaitKind.Send, this);
+            // Park. Nothing from BeginWait to the end of the block can throw (RentNode's first allocation comes
+            // before it), so the node is queued if and only if the wait was begun.
+            waiter = Waiter.ForParty(current);
             SendOperation<T> node = waiter.RentNode<SendOperation<T>>();
+            generation = waiter.BeginWait(WaitKind.Send);
             node.Bind(this);
             node.Item = item;
             EnqueueSenderLocked(node, waiter, generation, 0);
@@ -193,21 +201,15 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         }
 
         parked = waiter;
-        return Park(waiter, generation, current, cancellationToken).AsValueTask();
+        waiter.Commit(generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
+        return waiter.AsValueTask();
 
     Sent:
-        if (partner is null)
+        if (partner is not null && Waiter.WakePartner(partner, current, _preference == ChannelPreference.Receiver))
         {
-            return default;
+            return current!.YieldAsync();
         }
 
-        if (_preference == ChannelPreference.Receiver && current is not null && CanSwitchTo(partner, current))
-        {
-            partner.WakeFrom(current, front: true);
-            return current.YieldCore(WaitKind.Yield).AsValueTask();
-        }
-
-        partner.WakeFrom(current, front: false);
         return default;
     }
 
@@ -226,7 +228,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             }
         }
 
-        partner?.Wake(front: false);
+        if (partner is not null)
+        {
+            Waiter.WakePartner(partner, Tasklet.CurrentOrNull, preferPartner: false); // a Try never switches
+        }
+
         return true;
     }
 
@@ -269,13 +275,14 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             if (node is null)
             {
                 (_errors ??= new Queue<Exception>()).Enqueue(exception);
+                _errorCount = _errors.Count;
                 return;
             }
 
             node._waiter!.SetOutcome(node._caseIndex, exception);
         }
 
-        node._waiter!.Wake(front: false);
+        Waiter.WakePartner(node._waiter!, Tasklet.CurrentOrNull, preferPartner: false);
     }
 
     // ---------------------------------------------------------------- receive
@@ -317,16 +324,17 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                 goto Received;
             }
 
-            Waiter waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
-            long generation = waiter.BeginWait(WaitKind.Receive, this);
+            // Park; as in SendCore, nothing from BeginWait to the end of the block can throw.
+            Waiter waiter = Waiter.ForParty(current);
             node = waiter.RentNode<ReceiveOperation<T>>();
+            long generation = waiter.BeginWait(WaitKind.Receive);
             node.Bind(this);
             EnqueueReceiverLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
             parked = waiter;
         }
 
-        Park(parked!, node._generation, current, cancellationToken);
+        parked.Commit(node._generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
         return node.AsValueTask();
 
     Received:
@@ -340,20 +348,15 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             return ValueTask.FromException<T>(new ChannelClosedException(Strings.ReceiveOnClosed(Describe())));
         }
 
-        if (partner is not null)
+        if (partner is not null && Waiter.WakePartner(partner, current, _preference == ChannelPreference.Sender))
         {
-            if (_preference == ChannelPreference.Sender && current is not null && CanSwitchTo(partner, current))
-            {
-                partner.WakeFrom(current, front: true);
-                ReceiveOperation<T> self = current.Waiter.RentNode<ReceiveOperation<T>>();
-                self.Bind(this);
-                current.YieldCore(WaitKind.Yield);
-                self._waiter = current.Waiter;
-                self.Value = value;
-                return self.AsValueTask();
-            }
-
-            partner.WakeFrom(current, front: false);
+            // Switch to the sender: the value rides on this tasklet's own node, completed by the yield.
+            ReceiveOperation<T> self = current!.Waiter.RentNode<ReceiveOperation<T>>();
+            self.Bind(this);
+            current.YieldCore(WaitKind.Yield);
+            self._waiter = current.Waiter;
+            self.Value = value;
+            return self.AsValueTask();
         }
 
         return new ValueTask<T>(value);
@@ -382,7 +385,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             throw error;
         }
 
-        partner?.Wake(front: false);
+        if (partner is not null)
+        {
+            Waiter.WakePartner(partner, Tasklet.CurrentOrNull, preferPartner: false); // a Try never switches
+        }
+
         return !closed;
     }
 
@@ -426,15 +433,15 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
                 goto Received;
             }
 
-            waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
-            long generation = waiter.BeginWait(WaitKind.Receive, this);
+            waiter = Waiter.ForParty(current);
             node = waiter.RentNode<EnumeratorReceive<T>>();
+            long generation = waiter.BeginWait(WaitKind.Receive);
             node.Bind(this);
             EnqueueReceiverLocked(node, waiter, generation, 0);
             waiter.AddRegistration(node);
         }
 
-        Park(waiter, node._generation, current, cancellationToken);
+        waiter.Commit(node._generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
         return node;
 
     Received:
@@ -443,7 +450,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             throw error;
         }
 
-        partner?.Wake(front: false);
+        if (partner is not null)
+        {
+            Waiter.WakePartner(partner, current, preferPartner: false);
+        }
+
         return null;
     }
 
@@ -482,6 +493,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             SelectCase? node;
             while ((node = _senders.DequeueAndClaim()) is not null)
             {
+                DropItem(node); // not delivered: the sender learns it from the exception
                 node._waiter!.SetOutcome(node._caseIndex, new ChannelClosedException(Strings.SendOnClosed(Describe())));
                 node._next = wakeList;
                 wakeList = node;
@@ -502,11 +514,12 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         }
 
         // Outside the lock. Read the link before waking: the woken owner may reuse its node at once.
+        Tasklet? current = Tasklet.CurrentOrNull;
         while (wakeList is not null)
         {
             SelectCase next = wakeList._next!;
             wakeList._next = null;
-            wakeList._waiter!.Wake(front: false);
+            Waiter.WakePartner(wakeList._waiter!, current, preferPartner: false);
             wakeList = next;
         }
     }
@@ -558,10 +571,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         partner = null;
         closed = false;
         error = null;
-        if (_errors is { Count: > 0 })
+        if (_errorCount > 0)
         {
             value = default!;
-            error = _errors.Dequeue();
+            error = _errors!.Dequeue();
+            _errorCount = _errors.Count;
             return true;
         }
 
@@ -596,28 +610,41 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         return false;
     }
 
+    // Precondition: the caller claimed node's wait (DequeueAndClaim). Takes the item and records the outcome.
     private static T TakeItem(SelectCase node)
     {
         var sender = Unsafe.As<SendCase<T>>(node); // _senders holds only this channel's send nodes
         T item = sender.Item;
-        if (sender is SendOperation<T>)
-        {
-            sender.Item = default!; // the node is internal: do not keep the item alive
-        }
-
+        DropItem(node);
         node._waiter!.SetOutcome(node._caseIndex, null);
         return item;
     }
 
-    // Lock-free hints for Select.Try: racy reads that can only err towards "maybe ready" for a channel that is ready
-    // at the moment of the read (a queued node may be stale; the locked check decides).
-    internal bool MaybeSendReady() => _closed || !_receivers.IsEmpty || _capacity < 0 || _buffer.Count < _capacity;
+    // An internal send node (not a user's SendCase) lets go of its item once the item was delivered or will never be:
+    // the cached node outlives the send, and would otherwise keep the item alive.
+    private static void DropItem(SelectCase node)
+    {
+        if (node is SendOperation<T> operation)
+        {
+            operation.Item = default!;
+        }
+    }
 
-    internal bool MaybeReceiveReady() => _closed || _buffer.Count > 0 || _errors is { Count: > 0 } || !_senders.IsEmpty;
+    // Lock-free hints for Select.Try. Every field read here is written only under _gate, and each read is volatile,
+    // so a reader that brackets them with two equal even reads of the gate's sequence (Select.Try does) has read one
+    // quiescent state: if that state is "not ready", the case was not ready at an instant inside the call. Without
+    // the bracket they are plain hints. A queued node may be stale, so "ready" is only "maybe"; the locked path decides.
+    internal bool MaybeSendReady()
+        => Volatile.Read(ref _closed) || !_receivers.IsEmptyVolatile || _capacity < 0 || _buffer.VolatileCount < _capacity;
 
+    internal bool MaybeReceiveReady()
+        => Volatile.Read(ref _closed) || _buffer.VolatileCount > 0 || Volatile.Read(ref _errorCount) > 0 || !_senders.IsEmptyVolatile;
+
+    // Locked readiness, for select's count of ready cases: exact for the buffer, the errors and close; a live node may
+    // still be claimed by someone else before the case executes, which TryExecuteLocked then reports.
     internal bool IsSendReadyLocked() => _closed || _receivers.HasLive() || _capacity < 0 || _buffer.Count < _capacity;
 
-    internal bool IsReceiveReadyLocked() => _closed || _buffer.Count > 0 || _errors is { Count: > 0 } || _senders.HasLive();
+    internal bool IsReceiveReadyLocked() => _closed || _buffer.Count > 0 || _errorCount > 0 || _senders.HasLive();
 
     internal void EnqueueSenderLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
     {
@@ -643,14 +670,14 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         _receivers.Enqueue(node);
     }
 
-    void IChannel.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
+    void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
     {
         using (new GateScope(ref _gate))
         {
             RemoveIfQueuedLocked(node);
             foreach (RegistrationSlot slot in others)
             {
-                if (slot.Node is { } other && ReferenceEquals(other.ChannelCore, this))
+                if (slot.Node is { } other && ReferenceEquals(other.Source, this))
                 {
                     RemoveIfQueuedLocked(other);
                 }
@@ -665,6 +692,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
             if (node is SendCase<T>)
             {
                 _senders.Remove(node);
+                DropItem(node); // a send that ended without delivering (kill, timeout, cancellation)
             }
             else
             {
@@ -673,7 +701,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         }
     }
 
-    /// <inheritdoc cref="IChannel.Describe"/>
+    /// <inheritdoc cref="IWaitSource.Describe"/>
     internal string Describe()
     {
         string kind = _capacity switch
@@ -686,25 +714,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         return $"channel {name} ({kind}, {_buffer.Count} buffered)";
     }
 
-    string IChannel.Describe() => Describe();
+    string IWaitSource.Describe() => Describe();
 
     // ---------------------------------------------------------------- helpers
-
-    private static bool CanSwitchTo(Waiter partner, Tasklet current)
-        => partner.Owner is { } other && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle;
-
-    /// <summary>Finishes parking: binds the cancellation token. The gate is released.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Waiter Park(Waiter waiter, long generation, Tasklet? current, CancellationToken cancellationToken)
-    {
-        if (cancellationToken.CanBeCanceled)
-        {
-            waiter.RegisterCancellation(generation, cancellationToken);
-        }
-
-        current?.OnParked();
-        return waiter;
-    }
 
     private void InitExternal()
     {
@@ -713,7 +725,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IChannel
         _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
     }
 
-    void IChannel.MarkUsedBy(Tasklet? current)
+    void IWaitSource.MarkUsedBy(Tasklet? current)
     {
         if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
         {

@@ -17,13 +17,14 @@ namespace Tasklets;
 /// properties may be used from any thread.</para>
 /// </remarks>
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
-public class Tasklet
+public partial class Tasklet
 {
     // _lifecycle values: the tasklet's own life, apart from waiting (State derives the rest).
     // Bytes, with the interrupt bits, so that the small fields of a tasklet pack into one 8-byte block.
     internal const byte LifeCreated = 0;
     internal const byte LifeStarted = 1;
     internal const byte LifeDead = 2;
+    internal const byte LifeDying = 3; // killed before it started: its exception is being recorded, then LifeDead
 
     // _interrupts bits: checked at the entry of every library operation.
     private const byte InterruptKill = 1;
@@ -101,7 +102,7 @@ public class Tasklet
                 return TaskletState.Running;
             }
 
-            if (life == LifeCreated)
+            if (life is LifeCreated or LifeDying)
             {
                 return TaskletState.Created;
             }
@@ -172,7 +173,7 @@ public class Tasklet
             return default;
         }
 
-        return current.YieldCore(WaitKind.Yield).AsValueTask();
+        return current.YieldAsync();
     }
 
     /// <summary>
@@ -206,7 +207,7 @@ public class Tasklet
             }
 
             return ++cold.CheckpointStart >= Scheduler.DeterministicSliceCheckpoints
-                ? current.YieldCore(WaitKind.Yield).AsValueTask()
+                ? current.YieldAsync()
                 : default;
         }
 
@@ -221,7 +222,7 @@ public class Tasklet
 
         if (now - cold.CheckpointStart >= scheduler.TimeSliceTicks || now >= scheduler.BudgetDeadline)
         {
-            return current.YieldCore(WaitKind.Yield).AsValueTask();
+            return current.YieldAsync();
         }
 
         return default;
@@ -245,17 +246,12 @@ public class Tasklet
         current.ThrowIfInterrupted();
         if (delay == TimeSpan.Zero)
         {
-            return current.YieldCore(WaitKind.Yield).AsValueTask();
+            return current.YieldAsync();
         }
 
-        Waiter waiter = current.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
-        long generation = waiter.BeginWait(WaitKind.Sleep, null);
-        if (delay != System.Threading.Timeout.InfiniteTimeSpan)
-        {
-            current._scheduler.AddTimer(delay, waiter, generation, 0, null);
-        }
-
-        current.OnParked();
+        Waiter waiter = Waiter.ForParty(current);
+        long generation = waiter.BeginWait(WaitKind.Sleep);
+        waiter.Commit(generation, current, delay, 0, default);
         return waiter.AsValueTask();
     }
 
@@ -371,62 +367,12 @@ public class Tasklet
         _scheduler.RequestInterrupt(this, exception);
     }
 
-    /// <summary>Waits until the tasklet is dead; rethrows its failure (a <see cref="TaskletExitException"/> if it was killed).</summary>
-    /// <param name="cancellationToken">Cancels the wait (not the tasklet).</param>
-    /// <returns>Completes when the tasklet is dead.</returns>
-    /// <remarks>A library wait: deadlock detection sees a tasklet joining a blocked tasklet.</remarks>
-    public ValueTask JoinAsync(CancellationToken cancellationToken = default)
-    {
-        Tasklet? current = CurrentOrNull;
-        current?.ThrowIfInterrupted();
-        if (ReferenceEquals(current, this))
-        {
-            ThrowHelper.ThrowInvalidOperation($"Tasklet {Id} '{Name}' cannot join itself: it would wait forever.");
-        }
-
-        if (cancellationToken.IsCancellationRequested)
-        {
-            return ValueTask.FromCanceled(cancellationToken);
-        }
-
-        Waiter waiter;
-        long generation;
-        lock (_waiter)
-        {
-            if (_lifecycle == LifeDead)
-            {
-                _observed = true;
-                return _cold?.Exception is { } failure ? ValueTask.FromException(failure) : default;
-            }
-
-            waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
-            generation = waiter.BeginWait(WaitKind.Join, this);
-            (Cold.Joiners ??= []).Add((waiter, generation));
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            waiter.RegisterCancellation(generation, cancellationToken);
-        }
-
-        current?.OnParked();
-        return waiter.AsValueTask();
-    }
-
-    /// <summary>Awaiting a tasklet joins it: <c>await t</c> is <c>await t.JoinAsync()</c>.</summary>
-    /// <returns>The awaiter.</returns>
-    public ValueTaskAwaiter GetAwaiter() => JoinAsync().GetAwaiter();
-
     // ---------------------------------------------------------------- internals
 
     internal static Tasklet RequireCurrent(string member)
         => CurrentOrNull ?? throw new InvalidOperationException(Strings.NotInTasklet("Tasklet." + member));
 
     internal bool IsKillRequested => (_interrupts & InterruptKill) != 0;
-
-    /// <summary>The tasklet's waiter if it is free for a new wait, else null (the caller then uses an external waiter).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal Waiter? IdleWaiterOrNull() => _waiter.IsIdle ? _waiter : null;
 
     /// <summary>Raises a pending kill, throw or timeout. Called at the entry of every library operation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -517,25 +463,124 @@ public class Tasklet
         }
     }
 
+    /// <summary>
+    /// True when <see cref="TakeInterrupt"/> would return an exception now. Scheduler thread only: the interrupt bits,
+    /// the pending throw and the timeout scopes change only there, so the answer holds until this thread moves on.
+    /// </summary>
+    private bool HasRaisableInterrupt()
+    {
+        int interrupts = _interrupts;
+        if ((interrupts & (InterruptKill | InterruptThrow)) != 0)
+        {
+            return true; // a throw's bit is set and cleared together with its pending exception
+        }
+
+        return (interrupts & InterruptTimeout) != 0 && TimeoutScope.EarliestExpired(InnermostTimeout) is not null;
+    }
+
+    /// <summary>
+    /// Ends the wait the tasklet is blocked in with its pending interrupt: its own waiter's, and those it parked on
+    /// external waiters while its own was busy. Scheduler thread only.
+    /// </summary>
+    /// <remarks>
+    /// Decided before the claim: a claim must be followed by an outcome, so the exception is known to exist before
+    /// the wait is claimed (a timeout whose scope was left meanwhile claims nothing, and the wait goes on). The
+    /// claim is the only race: a partner on another thread may win it, and then the interrupt stays pending for the
+    /// next blocking point.
+    /// </remarks>
     private void WakeWithInterrupt()
     {
+        if (!HasRaisableInterrupt())
+        {
+            RefreshTimeoutFlag();
+            return;
+        }
+
         if (_waiter.TryClaimCurrent())
         {
             _waiter.SetOutcome(-1, TakeInterrupt());
             _waiter.Wake(front: true);
         }
+
+        if (_cold?.ExternalWaits is not { } external)
+        {
+            return;
+        }
+
+        ExternalWaiter[] waits;
+        lock (external)
+        {
+            waits = [.. external];
+        }
+
+        foreach (ExternalWaiter waiter in waits)
+        {
+            if (!HasRaisableInterrupt())
+            {
+                return; // a throw is raised once
+            }
+
+            if (waiter.TryClaimCurrent())
+            {
+                waiter.SetOutcome(-1, TakeInterrupt());
+                waiter.Wake(front: true);
+            }
+        }
     }
 
-    /// <summary>Moves this (running) tasklet to the back of the run queue with a completed wait; returns its waiter.</summary>
+    /// <summary>Records a wait of this tasklet on an external waiter (its own was busy). The tasklet's thread.</summary>
+    internal void AddExternalWait(ExternalWaiter waiter)
+    {
+        TaskletColdState cold = Cold;
+        if (cold.ExternalWaits is null)
+        {
+            Interlocked.CompareExchange(ref cold.ExternalWaits, [], null);
+        }
+
+        lock (cold.ExternalWaits)
+        {
+            cold.ExternalWaits.Add(waiter);
+        }
+    }
+
+    /// <summary>Forgets a wait recorded by <see cref="AddExternalWait"/>; it ended. Any thread (whoever consumed it).</summary>
+    internal void RemoveExternalWait(ExternalWaiter waiter)
+    {
+        List<ExternalWaiter> waits = _cold!.ExternalWaits!;
+        lock (waits)
+        {
+            waits.Remove(waiter);
+        }
+    }
+
+    /// <summary>
+    /// The yield of the running tasklet (Yield, Checkpoint, Sleep(0)): to the back of the run queue. If its waiter is
+    /// busy with a stored, not yet awaited operation, the yield waits on an external waiter instead, completed by a
+    /// step posted to the back of the queue, so that the stored operation is left as it is.
+    /// </summary>
+    internal ValueTask YieldAsync()
+    {
+        if (_waiter.IsIdle)
+        {
+            return YieldCore(WaitKind.Yield).AsValueTask();
+        }
+
+        ExternalWaiter waiter = ExternalWaiter.RentFor(null); // claimed from the start: nothing can interrupt it
+        waiter.BeginClaimedWait(WaitKind.Yield);
+        _scheduler.Post(this, static s => ((ExternalWaiter)s!).CompleteYield(), waiter);
+        return waiter.AsValueTask();
+    }
+
+    /// <summary>
+    /// Moves this (running) tasklet to the back of the run queue with a completed wait; returns its waiter.
+    /// Precondition: the waiter is idle (callers check it; <see cref="YieldAsync"/> handles the busy case).
+    /// </summary>
     internal Waiter YieldCore(WaitKind kind)
     {
         _waiter.BeginClaimedWait(kind);
         _scheduler.MakeReadyLocal(this, front: false);
         return _waiter;
     }
-
-    /// <summary>Bookkeeping when the tasklet parks on a library wait.</summary>
-    internal void OnParked() => _waiter.WaitStart = _scheduler.CoarseNow;
 
     private TaskletColdState CreateCold()
     {
@@ -581,84 +626,5 @@ public class Tasklet
         _task.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(cold.EscapeCallback);
     }
 
-    /// <summary>
-    /// Ends a tasklet that never started (kill or throw before its first step): it dies without running. The
-    /// scheduler drops its start entry later. Returns false if the tasklet had started.
-    /// </summary>
-    private bool TryEndBeforeStart(Exception exception)
-    {
-        List<(Waiter Waiter, long Generation)>? joiners;
-        lock (_waiter)
-        {
-            if (Volatile.Read(ref _lifecycle) != LifeCreated)
-            {
-                return false;
-            }
 
-            Cold.Exception = exception;
-            if (Interlocked.CompareExchange(ref _lifecycle, LifeDead, LifeCreated) != LifeCreated)
-            {
-                Cold.Exception = null; // the scheduler started it just now
-                return false;
-            }
-
-            joiners = TakeJoinersLocked();
-        }
-
-        _body = null;
-        WakeJoiners(joiners, exception);
-        return true;
-    }
-
-    /// <summary>Records the end of the tasklet and wakes its joiners. Scheduler thread only. Returns true if a joiner observed it.</summary>
-    internal bool Finish(Exception? exception)
-    {
-        List<(Waiter Waiter, long Generation)>? joiners;
-        lock (_waiter)
-        {
-            if (exception is not null)
-            {
-                Cold.Exception = exception; // before the lifecycle says dead: readers check it first
-            }
-
-            Volatile.Write(ref _lifecycle, LifeDead);
-            joiners = TakeJoinersLocked();
-        }
-
-        _body = null;
-        bool observed = WakeJoiners(joiners, exception);
-        _observed |= observed;
-        return observed;
-    }
-
-    /// <summary>Detaches the joiners' list. Caller holds the waiter's monitor.</summary>
-    private List<(Waiter Waiter, long Generation)>? TakeJoinersLocked()
-    {
-        List<(Waiter Waiter, long Generation)>? joiners = _cold?.Joiners;
-        if (joiners is not null)
-        {
-            _cold!.Joiners = null;
-        }
-
-        return joiners;
-    }
-
-    private static bool WakeJoiners(List<(Waiter Waiter, long Generation)>? joiners, Exception? exception)
-    {
-        bool observed = false;
-        if (joiners is not null)
-        {
-            foreach ((Waiter waiter, long generation) in joiners)
-            {
-                if (waiter.TryClaim(generation))
-                {
-                    waiter.SetOutcome(0, exception);
-                    waiter.Wake(front: false);
-                    observed = true;
-                }
-            }
-        }
-
-        return observed;
-    }
 }

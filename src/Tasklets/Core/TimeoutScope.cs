@@ -8,7 +8,7 @@ namespace Tasklets;
 /// <remarks>
 /// When the deadline passes, the tasklet's blocking operation in progress and every later one inside the scope
 /// throw <see cref="TaskletTimeoutException"/>. Scopes nest; the earliest deadline wins. Only the tasklet that
-/// created the scope may dispose it; scopes are left in reverse order of creation.
+/// created the scope may dispose it. Disposing a scope also ends the scopes opened inside it that are still open.
 /// </remarks>
 [DebuggerDisplay("timeout {After} of tasklet {_tasklet.Id}, expired {IsExpired}")]
 public sealed class TimeoutScope : IDisposable
@@ -42,12 +42,20 @@ public sealed class TimeoutScope : IDisposable
             return;
         }
 
-        IsDisposed = true;
-        // Unlink this scope and everything inside it that was not disposed (an exception skipped their using).
+        // Leaving a scope also leaves the scopes opened inside it that are still open (disposed out of order, or an
+        // exception skipped their using): their deadlines go with it, so none of them can fire later into an
+        // operation that no scope covers any more.
         if (IsInChain(_tasklet.InnermostTimeout))
         {
+            for (TimeoutScope? inner = _tasklet.InnermostTimeout; inner is not null && !ReferenceEquals(inner, this); inner = inner._outer)
+            {
+                inner.IsDisposed = true;
+            }
+
             _tasklet.InnermostTimeout = _outer;
         }
+
+        IsDisposed = true;
 
         _tasklet.RefreshTimeoutFlag();
     }

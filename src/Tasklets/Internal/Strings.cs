@@ -11,6 +11,21 @@ internal static class Strings
     public const string StaleAwait =
         "This ValueTask was already awaited, or belongs to an earlier operation. Await each ValueTask returned by Tasklets exactly once.";
 
+    public const string WaiterBusy =
+        "Internal error: a wait began on a waiter that is still in another wait. Please report it with the stack trace.";
+
+    public const string ResumedUnclaimed =
+        "Internal error: a wait was resumed that nobody ended. Please report it with the stack trace.";
+
+    public const string NodeAlreadyQueued =
+        "Internal error: a queue node was queued twice. Please report it with the stack trace.";
+
+    public const string NodeNotQueued =
+        "Internal error: a queue node was removed from a queue it is not in. Please report it with the stack trace.";
+
+    public const string RunOnSchedulerThread =
+        "This thread is running another scheduler's tasklets: a Run that waits here would stop all of them. Run the other scheduler on its own thread (new Thread(() => other.Run()).Start()), pump it with RunOnce, or await its tasklets instead.";
+
     public const string OperationCanceled = "The operation was canceled; it took no effect.";
 
     public const string SendToTaskletContext =

@@ -80,15 +80,11 @@ public sealed partial class Scheduler
                 continue;
             }
 
-            if (waiter.WaitKind == WaitKind.Join && waiter.WaitTarget is Tasklet joined && !joined.Scheduler.IsTrackedForDeadlock)
-            {
-                return true;
-            }
-
+            // Each source says whether a party outside the tracked schedulers can end a wait on it.
             for (int i = 0; i < waiter.RegistrationCount; i++)
             {
                 SelectCase? node = waiter.RegistrationAt(i);
-                if (node is not null && node.ChannelCore.IsExternal)
+                if (node is not null && node.Source.IsExternal)
                 {
                     return true;
                 }

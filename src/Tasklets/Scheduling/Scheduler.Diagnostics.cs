@@ -64,34 +64,31 @@ public sealed partial class Scheduler
             return tasklet._inForeignWait ? "a foreign awaitable (I/O, Task)" : "nothing (runnable)";
         }
 
-        switch (waiter.WaitKind)
+        // Read once: from another thread (Dump while the scheduler runs) the wait may change under us. Every read
+        // below tolerates that: it may describe a neighbouring wait, never throw.
+        WaitKind kind = waiter.WaitKind;
+        int count = waiter.RegistrationCount;
+        switch (kind)
         {
-            case WaitKind.Receive:
-                return "receive on " + ((IChannel)waiter.WaitTarget!).Describe();
-            case WaitKind.Send:
-                return "send on " + ((IChannel)waiter.WaitTarget!).Describe();
+            case WaitKind.Sleep:
+                return "sleep";
+            case WaitKind.Yield:
+                return "yield";
             case WaitKind.Select:
                 var text = new StringBuilder();
-                int count = waiter.RegistrationCount;
                 text.Append("select over ").Append(count).Append(" case(s):");
                 for (int i = 0; i < count; i++)
                 {
                     if (waiter.RegistrationAt(i) is { } c)
                     {
-                        text.Append(c.IsSendCase ? " send on " : " receive on ").Append(c.ChannelCore.Describe()).Append(';');
+                        text.Append(' ').Append(c.DescribeWait()).Append(';');
                     }
                 }
 
                 return text.ToString().TrimEnd(';');
-            case WaitKind.Sleep:
-                return "sleep";
-            case WaitKind.Join:
-                var joined = (Tasklet)waiter.WaitTarget!;
-                return $"join of tasklet {joined.Id} '{joined.Name}'";
-            case WaitKind.Yield:
-                return "yield";
             default:
-                return "a library wait";
+                // A send, a receive, a join: the source of its one registration says what it is.
+                return count > 0 && waiter.RegistrationAt(0) is { } node ? node.DescribeWait() : "a library wait";
         }
     }
 }

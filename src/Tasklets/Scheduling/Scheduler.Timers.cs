@@ -48,11 +48,9 @@ public sealed partial class Scheduler
                 scope.Expire();
                 any = true;
             }
-            else if (entry.Waiter!.TryClaim(entry.Generation))
+            else if (entry.Waiter!.TryEnd(entry.Generation, entry.FiredIndex, null, front: false))
             {
-                entry.Waiter.SetOutcome(entry.FiredIndex, null);
-                entry.Waiter.Wake(front: false);
-                any = true;
+                any = true; // a timer that lost (the wait ended otherwise) is simply dropped
             }
         }
 

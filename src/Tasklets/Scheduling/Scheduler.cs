@@ -455,7 +455,7 @@ public sealed partial class Scheduler : IDisposable
         {
             if (Interlocked.CompareExchange(ref tasklet._lifecycle, Tasklet.LifeStarted, Tasklet.LifeCreated) != Tasklet.LifeCreated)
             {
-                RemoveAlive(tasklet); // killed before it started: it never runs
+                DropEndedBeforeStart(tasklet); // killed or thrown to before it started: it never runs
                 return;
             }
 
@@ -464,7 +464,7 @@ public sealed partial class Scheduler : IDisposable
         }
         else if (tasklet._task is null)
         {
-            RemoveAlive(tasklet); // killed before it started
+            DropEndedBeforeStart(tasklet);
             return;
         }
         else
@@ -476,6 +476,20 @@ public sealed partial class Scheduler : IDisposable
         // Between steps no tasklet is current (Tasklet.Current derives from _running).
         _running = null;
         AfterStep(tasklet);
+    }
+
+    /// <summary>
+    /// The start entry of a tasklet that a kill or a throw ended before it ran: it leaves the alive list, and a
+    /// failure (a throw, not a kill) that no joiner observed is reported by Run like any other.
+    /// </summary>
+    private void DropEndedBeforeStart(Tasklet tasklet)
+    {
+        tasklet.WaitUntilDead();
+        RemoveAlive(tasklet);
+        if (tasklet.Exception is { } exception and not TaskletExitException && !tasklet._observed)
+        {
+            _failed.Add(tasklet);
+        }
     }
 
     /// <summary>Runs a posted continuation as a step of its tasklet, and recycles the step.</summary>
@@ -865,6 +879,12 @@ public sealed partial class Scheduler : IDisposable
         if (_disposed && mode != RunMode.Shutdown)
         {
             ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        if (mode is RunMode.UntilDone or RunMode.Budget && t_running is { } outer && !ReferenceEquals(outer, this))
+        {
+            // Run and RunFor wait when idle; on a thread that runs another scheduler, that stops its tasklets too.
+            ThrowHelper.ThrowInvalidOperation(Strings.RunOnSchedulerThread);
         }
 
         int me = Environment.CurrentManagedThreadId;

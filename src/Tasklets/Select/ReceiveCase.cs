@@ -19,14 +19,14 @@ public class ReceiveCase<T> : SelectCase
 
     internal ReceiveCase(Channel<T> channel)
     {
-        _channel = channel;
+        _source = channel;
     }
 
     /// <summary>The channel this case receives from.</summary>
     public Channel<T> Channel => Typed;
 
     // Set only to a Channel<T> (constructor, Bind), so no type check is needed.
-    private Channel<T> Typed => Unsafe.As<Channel<T>>(_channel!);
+    private Channel<T> Typed => Unsafe.As<Channel<T>>(_source!);
 
     /// <summary>The item received when this case fired; default when it fired because the channel is closed.</summary>
     public T Value { get; internal set; } = default!;
@@ -37,18 +37,21 @@ public class ReceiveCase<T> : SelectCase
     /// <summary>True for the internal node of a plain ReceiveAsync, which throws on close instead of reporting it.</summary>
     internal virtual bool ThrowsOnClosed => false;
 
-    internal void Bind(Channel<T> channel) => BindChannel(channel);
+    internal void Bind(Channel<T> channel) => BindSource(channel);
 
-    internal override bool IsSendCase => false;
+    internal override string DescribeWait() => "receive on " + Typed.Describe();
 
     internal override bool IsReadyLocked() => Typed.IsReceiveReadyLocked();
 
     internal override bool MaybeReadyUnlocked() => Typed.MaybeReceiveReady();
 
-    internal override Waiter? ExecuteLocked()
+    internal override bool TryExecuteLocked(out Waiter? partner)
     {
-        bool done = Typed.TryReceiveLocked(out T value, out bool closed, out Waiter? partner, out Exception? error);
-        Debug.Assert(done, "executed a receive case that was not ready");
+        if (!Typed.TryReceiveLocked(out T value, out bool closed, out partner, out Exception? error))
+        {
+            return false;
+        }
+
         if (error is not null)
         {
             throw error;
@@ -56,11 +59,11 @@ public class ReceiveCase<T> : SelectCase
 
         Value = value;
         IsClosed = closed;
-        return partner;
+        return true;
     }
 
     internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
         => Typed.EnqueueReceiverLocked(this, waiter, generation, caseIndex);
 
-    internal override bool PartnerPreferred(Waiter partner) => Typed.Preference == ChannelPreference.Sender;
+    internal override bool PartnerPreferred => Typed.Preference == ChannelPreference.Sender;
 }

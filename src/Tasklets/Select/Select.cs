@@ -64,36 +64,70 @@ public static class Select
     /// <summary>The select with a default case: performs a ready case, or returns -1 at once if none is ready.</summary>
     /// <param name="cases">The cases.</param>
     /// <returns>The index of the case that fired, or -1.</returns>
+    /// <remarks>
+    /// Never switches to another tasklet: a partner it wakes is queued, whatever the channel's
+    /// <see cref="Channel{T}.Preference"/> says (a synchronous call has no await to switch at).
+    /// </remarks>
     public static int Try(params ReadOnlySpan<SelectCase> cases)
     {
-        // Fast path (Go's non-blocking select does the same): if no case even looks ready, nothing is, as of a moment
-        // during this call; answering -1 then is linearizable without taking any lock. A case that looks ready is
-        // checked again under the locks.
-        bool anyMaybeReady = false;
-        foreach (SelectCase c in cases)
-        {
-            if (c is null || c.MaybeReadyUnlocked())
-            {
-                anyMaybeReady = true;
-                break;
-            }
-        }
-
-        if (!anyMaybeReady)
+        if (cases.Length <= StackLimit && NothingReadyUnlocked(cases))
         {
             Tasklet.CurrentOrNull?.ThrowIfInterrupted();
             return -1;
         }
 
         ValueTask<int> result = Core(cases, blocking: false, Timeout.InfiniteTimeSpan, default);
-        return result.Result;
+        return result.Result; // a non-blocking Core never returns a pending ValueTask
+    }
+
+    /// <summary>
+    /// True only if no case was ready at one instant during this call, found without taking any lock.
+    /// </summary>
+    /// <remarks>
+    /// Go's non-blocking receive reads a single channel's state lock-free; reading several cases one after another
+    /// is not a snapshot (Go's TestNonblockSelectRace: a case can turn ready behind the reader while the one read
+    /// next turns not ready). So each source's gate sequence is read before its fields and again after all of them:
+    /// if every source's sequence is even and unchanged, no source was locked (so none changed) between its two
+    /// reads, and the instant between the two loops lies inside every such interval; the fields read describe the
+    /// state of every case at that instant. Any doubt (a held gate, a change, a case that may be ready, a null case)
+    /// answers false, and the locked path decides.
+    /// </remarks>
+    private static bool NothingReadyUnlocked(ReadOnlySpan<SelectCase> cases)
+    {
+        Span<int> sequences = stackalloc int[cases.Length];
+        for (int i = 0; i < cases.Length; i++)
+        {
+            SelectCase c = cases[i];
+            if (c is null)
+            {
+                return false; // Core throws the ArgumentException
+            }
+
+            int sequence = c.Source.GateSequence;
+            if ((sequence & 1) != 0 || c.MaybeReadyUnlocked())
+            {
+                return false;
+            }
+
+            sequences[i] = sequence;
+        }
+
+        for (int i = 0; i < cases.Length; i++)
+        {
+            if (cases[i].Source.GateSequence != sequences[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static ValueTask<int> Core(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         current?.ThrowIfInterrupted();
-        Validate(cases, blocking, timeout, current);
+        Validate(cases, blocking, timeout);
         if (current is null)
         {
             TaskletsMetrics.ExternalChannelOperation();
@@ -102,19 +136,28 @@ public static class Select
         {
             current.Scheduler.CountChannelOperation();
         }
+
         if (cancellationToken.IsCancellationRequested)
         {
             return ValueTask.FromCanceled<int>(cancellationToken);
         }
 
-        // Lock the distinct channels in one global order (channel id), as Go's sellock does. Cases on one channel
+        bool park = blocking && timeout != TimeSpan.Zero;
+        Waiter? waiter = null;
+        if (park)
+        {
+            // Everything that can fail (renting, room for the registrations) before any lock and any claimable state.
+            waiter = Waiter.ForParty(current);
+            waiter.ReserveRegistrations(cases.Length);
+        }
+
+        // Lock the distinct sources in one global order (source id), as Go's sellock does. Cases on one source
         // (the common shape of goless's benchmark, and of a send-or-receive loop) need no sorting.
         Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
-        IChannel? single = SingleChannel(cases);
+        IWaitSource? single = SingleSource(cases);
         Span<int> order = single is not null ? default : cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
         int fired = -1;
         Waiter? partner = null;
-        Waiter? waiter = null;
         long generation = 0;
         if (single is not null)
         {
@@ -123,48 +166,75 @@ public static class Select
         }
         else
         {
-            SortByChannel(cases, order, current);
+            SortBySource(cases, order, current);
             LockAll(cases, order);
         }
 
         try
         {
-            // Pass 1: count the ready cases and pick one uniformly at random.
-            int ready = 0;
+            // Exact under the locks: a case node is queued only under its source's lock.
             for (int i = 0; i < cases.Length; i++)
             {
-                if (cases[i].IsReadyLocked())
+                if (cases[i]._queued)
                 {
-                    isReady[i] = true;
-                    ready++;
+                    ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
                 }
             }
 
-            if (ready > 0)
+            // Pass 1: count the ready cases, pick one uniformly at random, and execute it. Under the locks, buffers,
+            // errors and close cannot change, but a partner node counted as live can be claimed at any moment by a
+            // kill, a timeout, a cancellation or a partner on another source of its select (none of them holds our
+            // locks). Then the case does not take effect (TryExecuteLocked returns false, having dropped the claimed
+            // nodes), and the count is taken again. Each failure drops at least one node, so this ends.
+            while (true)
             {
+                int ready = 0;
+                for (int i = 0; i < cases.Length; i++)
+                {
+                    bool r = cases[i].IsReadyLocked();
+                    isReady[i] = r;
+                    ready += r ? 1 : 0;
+                }
+
+                if (ready == 0)
+                {
+                    break;
+                }
+
                 int pick = ready == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(ready) : Random.Shared.Next(ready);
+                int chosen = 0;
                 for (int i = 0; i < cases.Length; i++)
                 {
                     if (isReady[i] && pick-- == 0)
                     {
-                        fired = i;
+                        chosen = i;
                         break;
                     }
                 }
 
-                partner = cases[fired].ExecuteLocked();
+                if (cases[chosen].TryExecuteLocked(out partner))
+                {
+                    fired = chosen;
+                    break;
+                }
             }
-            else if (blocking && timeout != TimeSpan.Zero)
+
+            if (fired < 0 && park)
             {
-                // Pass 2: park on every case.
-                waiter = current?.IdleWaiterOrNull() ?? ExternalWaiter.Rent();
-                generation = waiter.BeginWait(WaitKind.Select, null);
+                // Pass 2: park on every case. Nothing here can throw: the waiter was rented and sized above, and
+                // no case is queued (checked above under the same locks).
+                generation = waiter!.BeginWait(WaitKind.Select);
                 for (int i = 0; i < cases.Length; i++)
                 {
                     cases[i].EnqueueLocked(waiter, generation, i);
                     waiter.AddRegistration(cases[i]);
                 }
             }
+        }
+        catch
+        {
+            waiter?.ReleaseUnused(); // a case in use, or a send on a closed channel: no wait was begun
+            throw;
         }
         finally
         {
@@ -180,51 +250,28 @@ public static class Select
 
         if (fired >= 0)
         {
-            if (partner is not null)
+            waiter?.ReleaseUnused();
+            if (partner is not null && Waiter.WakePartner(partner, current, blocking && cases[fired].PartnerPreferred))
             {
-                if (current is not null && cases[fired].PartnerPreferred(partner) && partner.Owner is { } other
-                    && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle)
-                {
-                    partner.WakeFrom(current, front: true);
-                    Waiter self = current.YieldCore(WaitKind.Yield);
-                    self.SetOutcome(fired, null);
-                    return self.AsValueTaskOfInt();
-                }
-
-                partner.WakeFrom(current, front: false);
+                Waiter self = current!.YieldCore(WaitKind.Yield);
+                self.SetOutcome(fired, null);
+                return self.AsValueTaskOfInt();
             }
 
             return new ValueTask<int>(fired);
         }
 
-        if (waiter is null)
+        if (!park)
         {
             return new ValueTask<int>(-1); // the default case, or a zero timeout
         }
 
         // Pass 3 (withdrawing the losing registrations) happens when the wait ends, in Waiter.EndWait.
-        if (timeout != Timeout.InfiniteTimeSpan)
-        {
-            if (current is not null && ReferenceEquals(waiter, current.Waiter))
-            {
-                current.Scheduler.AddTimer(timeout, waiter, generation, -1, null);
-            }
-            else
-            {
-                waiter.RegisterTimeout(generation, timeout);
-            }
-        }
-
-        if (cancellationToken.CanBeCanceled)
-        {
-            waiter.RegisterCancellation(generation, cancellationToken);
-        }
-
-        current?.OnParked();
+        waiter!.Commit(generation, current, timeout, -1, cancellationToken);
         return waiter.AsValueTaskOfInt();
     }
 
-    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, Tasklet? current)
+    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
     {
         if (cases.IsEmpty && blocking && timeout == Timeout.InfiniteTimeSpan)
         {
@@ -239,11 +286,6 @@ public static class Select
         for (int i = 0; i < cases.Length; i++)
         {
             SelectCase c = cases[i] ?? throw new ArgumentException($"Case {i} is null.", nameof(cases));
-            if (c._queued)
-            {
-                ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
-            }
-
             for (int j = 0; j < i; j++)
             {
                 if (ReferenceEquals(cases[j], c))
@@ -254,18 +296,18 @@ public static class Select
         }
     }
 
-    /// <summary>The channel of every case if they all share one; null if they do not, or if there is no case.</summary>
-    private static IChannel? SingleChannel(ReadOnlySpan<SelectCase> cases)
+    /// <summary>The source of every case if they all share one; null if they do not, or if there is no case.</summary>
+    private static IWaitSource? SingleSource(ReadOnlySpan<SelectCase> cases)
     {
         if (cases.IsEmpty)
         {
             return null;
         }
 
-        IChannel first = cases[0].ChannelCore;
+        IWaitSource first = cases[0].Source;
         for (int i = 1; i < cases.Length; i++)
         {
-            if (!ReferenceEquals(cases[i].ChannelCore, first))
+            if (!ReferenceEquals(cases[i].Source, first))
             {
                 return null;
             }
@@ -275,15 +317,15 @@ public static class Select
     }
 
     /// <summary>
-    /// Fills <paramref name="order"/> with the case indexes sorted by channel id (stable), and marks each channel used
+    /// Fills <paramref name="order"/> with the case indexes sorted by source id (stable), and marks each source used
     /// by <paramref name="current"/>: one interface call per case for its id, none in the sort itself.
     /// </summary>
-    private static void SortByChannel(ReadOnlySpan<SelectCase> cases, Span<int> order, Tasklet? current)
+    private static void SortBySource(ReadOnlySpan<SelectCase> cases, Span<int> order, Tasklet? current)
     {
         Span<long> ids = cases.Length <= StackLimit ? stackalloc long[cases.Length] : new long[cases.Length];
         for (int i = 0; i < cases.Length; i++)
         {
-            IChannel channel = cases[i].ChannelCore;
+            IWaitSource channel = cases[i].Source;
             channel.MarkUsedBy(current);
             long id = channel.Id;
             ids[i] = id;
@@ -300,10 +342,10 @@ public static class Select
 
     private static void LockAll(ReadOnlySpan<SelectCase> cases, ReadOnlySpan<int> order)
     {
-        IChannel? previous = null;
+        IWaitSource? previous = null;
         foreach (int i in order)
         {
-            IChannel channel = cases[i].ChannelCore;
+            IWaitSource channel = cases[i].Source;
             if (!ReferenceEquals(channel, previous))
             {
                 channel.EnterGate();
@@ -314,10 +356,10 @@ public static class Select
 
     private static void UnlockAll(ReadOnlySpan<SelectCase> cases, ReadOnlySpan<int> order)
     {
-        IChannel? previous = null;
+        IWaitSource? previous = null;
         for (int k = order.Length - 1; k >= 0; k--)
         {
-            IChannel channel = cases[order[k]].ChannelCore;
+            IWaitSource channel = cases[order[k]].Source;
             if (!ReferenceEquals(channel, previous))
             {
                 channel.ExitGate();

@@ -12,7 +12,7 @@ namespace Tasklets;
 /// </remarks>
 public abstract class SelectCase
 {
-    // Queue links and registration, written under the channel's lock while queued.
+    // Queue links and registration, written under the source's lock while queued.
     internal SelectCase? _prev;
     internal SelectCase? _next;
     internal bool _queued;
@@ -20,45 +20,51 @@ public abstract class SelectCase
     internal long _generation;
     internal int _caseIndex;
 
-    // The channel, typed by the subclass (Channel<T>). Kept here rather than in the subclasses, so that a select reads
-    // it with no virtual call (sorting, locking, withdrawing).
-    private protected IChannel? _channel;
+    // The wait source (a Channel<T>, a tasklet's joiners), typed by the subclass. Kept here rather than in the
+    // subclasses, so that a select reads it with no virtual call (sorting, locking, withdrawing).
+    private protected IWaitSource? _source;
 
     private protected SelectCase()
     {
     }
 
-    /// <summary>The channel this case operates on.</summary>
-    internal IChannel ChannelCore => _channel!;
+    /// <summary>The source this case operates on.</summary>
+    internal IWaitSource Source => _source!;
 
-    /// <summary>Binds the case to <paramref name="channel"/> (the subclass passes its typed channel).</summary>
-    private protected void BindChannel(IChannel channel)
+    /// <summary>Binds the case to <paramref name="source"/> (the subclass passes its typed source).</summary>
+    private protected void BindSource(IWaitSource source)
     {
-        // A cached node is usually bound to the same channel again: skip the store and its write barrier.
-        if (!ReferenceEquals(_channel, channel))
+        // A cached node is usually bound to the same source again: skip the store and its write barrier.
+        if (!ReferenceEquals(_source, source))
         {
-            _channel = channel;
+            _source = source;
         }
     }
 
-    /// <summary>True for a send case (diagnostics).</summary>
-    internal abstract bool IsSendCase { get; }
+    /// <summary>"receive on channel 'jobs' (...)": what a wait registered by this case waits for (Dump, deadlocks).</summary>
+    internal abstract string DescribeWait();
 
-    /// <summary>A lock-free hint: false only if the case is not ready now. May say true for a case that is not.</summary>
+    /// <summary>
+    /// A lock-free hint: false only if the case is not ready now, given that the caller reads it between two equal
+    /// even reads of the source's <see cref="IWaitSource.GateSequence"/> (then every field it reads is quiescent, and
+    /// it reads them with volatile reads so that they stay inside that pair). May say true for a case that is not.
+    /// </summary>
     internal abstract bool MaybeReadyUnlocked();
 
-    /// <summary>True when executing the case now would not block. Caller holds the channel's gate.</summary>
+    /// <summary>True when executing the case now would probably not block. A hint: see <see cref="TryExecuteLocked"/>. Caller holds the gate.</summary>
     internal abstract bool IsReadyLocked();
 
     /// <summary>
-    /// Performs the ready case. Caller holds the gate. Returns the partner waiter to wake (already claimed and
-    /// given its outcome), or null. Throws <see cref="ChannelClosedException"/> for a send on a closed channel.
+    /// Performs the case if it can proceed now. Caller holds the gate. Returns true when it took effect, with the
+    /// partner waiter to wake (already claimed and given its outcome) or null. Returns false, having taken no effect,
+    /// when it would block after all (a partner that <see cref="IsReadyLocked"/> saw was claimed by someone else
+    /// since). Throws <see cref="ChannelClosedException"/> for a send on a closed channel.
     /// </summary>
-    internal abstract Waiter? ExecuteLocked();
+    internal abstract bool TryExecuteLocked(out Waiter? partner);
 
     /// <summary>Queues this case as a registration of <paramref name="waiter"/>'s wait. Caller holds the gate.</summary>
     internal abstract void EnqueueLocked(Waiter waiter, long generation, int caseIndex);
 
-    /// <summary>The preference switch to apply after waking <paramref name="partner"/> from this case.</summary>
-    internal abstract bool PartnerPreferred(Waiter partner);
+    /// <summary>True when the source's preference favours the partner this case wakes (a switch after the handoff).</summary>
+    internal abstract bool PartnerPreferred { get; }
 }

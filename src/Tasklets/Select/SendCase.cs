@@ -17,7 +17,7 @@ public class SendCase<T> : SelectCase
 
     internal SendCase(Channel<T> channel, T item)
     {
-        _channel = channel;
+        _source = channel;
         Item = item;
     }
 
@@ -25,28 +25,23 @@ public class SendCase<T> : SelectCase
     public Channel<T> Channel => Typed;
 
     // Set only to a Channel<T> (constructor, Bind), so no type check is needed.
-    private Channel<T> Typed => Unsafe.As<Channel<T>>(_channel!);
+    private Channel<T> Typed => Unsafe.As<Channel<T>>(_source!);
 
     /// <summary>The item to send. Settable, so that one case serves many selects.</summary>
     public T Item { get; set; } = default!;
 
-    internal void Bind(Channel<T> channel) => BindChannel(channel);
+    internal void Bind(Channel<T> channel) => BindSource(channel);
 
-    internal override bool IsSendCase => true;
+    internal override string DescribeWait() => "send on " + Typed.Describe();
 
     internal override bool IsReadyLocked() => Typed.IsSendReadyLocked();
 
     internal override bool MaybeReadyUnlocked() => Typed.MaybeSendReady();
 
-    internal override Waiter? ExecuteLocked()
-    {
-        bool done = Typed.TrySendLocked(Item, out Waiter? partner);
-        Debug.Assert(done, "executed a send case that was not ready");
-        return partner;
-    }
+    internal override bool TryExecuteLocked(out Waiter? partner) => Typed.TrySendLocked(Item, out partner);
 
     internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
         => Typed.EnqueueSenderLocked(this, waiter, generation, caseIndex);
 
-    internal override bool PartnerPreferred(Waiter partner) => Typed.Preference == ChannelPreference.Receiver;
+    internal override bool PartnerPreferred => Typed.Preference == ChannelPreference.Receiver;
 }

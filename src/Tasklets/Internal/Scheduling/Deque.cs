@@ -30,6 +30,9 @@ internal struct Deque<T>
 
     public readonly int Count => _count;
 
+    /// <summary><see cref="Count"/> as a volatile read, for lock-free readers of a channel's buffer (see <c>Channel.MaybeSendReady</c>).</summary>
+    public readonly int VolatileCount => Volatile.Read(in _count);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PushBack(T item)
     {

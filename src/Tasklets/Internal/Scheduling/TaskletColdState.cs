@@ -5,8 +5,9 @@ namespace Tasklets.Internal;
 /// tasklet stays small (memory per blocked tasklet and bytes per spawn, docs/performance.md).
 /// </summary>
 /// <remarks>
-/// Thread discipline per field: <see cref="Joiners"/> and <see cref="Exception"/> under the tasklet's waiter monitor
-/// (any thread; <see cref="Exception"/> is written before the tasklet's life cycle reads dead);
+/// Thread discipline per field: <see cref="JoinSource"/> set once by CAS (any thread); <see cref="Exception"/> written
+/// by the one party that ends the tasklet, before its life cycle reads dead; <see cref="ExternalWaits"/> under a lock
+/// on the list;
 /// <see cref="PendingThrow"/> written on the scheduler thread and taken with an exchange; the rest scheduler thread
 /// only. <see cref="Name"/> is set at construction and never changes.
 /// </remarks>
@@ -21,8 +22,11 @@ internal sealed class TaskletColdState
     /// <summary>An exception to raise at the next blocking point (<see cref="Tasklet.Throw"/>), or null.</summary>
     public Exception? PendingThrow;
 
-    /// <summary>Waits of the tasklets joining this one; null when none.</summary>
-    public List<(Waiter Waiter, long Generation)>? Joiners;
+    /// <summary>The joins waiting for this tasklet's end; created by the first join that waits (CAS), never cleared.</summary>
+    public JoinSource? JoinSource;
+
+    /// <summary>External waiters this tasklet parked on while its own waiter was busy; under a lock on the list itself.</summary>
+    public List<ExternalWaiter>? ExternalWaits;
 
     /// <summary>The callback that reports a body completed off the scheduler; set once.</summary>
     public Action? EscapeCallback;

@@ -21,7 +21,10 @@ internal sealed class ReceiveOperation<T> : ReceiveCase<T>, IValueTaskSource<T>
 
     public T GetResult(short token)
     {
-        // Take the item before EndWait: an external waiter goes back to its pool there and may be reused at once.
+        // The token first: a second GetResult of a consumed receive must not take the item of a later one (this node
+        // is reused by the waiter's next receive). Then the item before EndWait: an external waiter goes back to its
+        // pool there and may be reused at once.
+        _waiter!.ThrowIfNotCompleted(token);
         T value = Value;
         Value = default!;
         _waiter!.EndWait(token);
@@ -76,7 +79,8 @@ internal sealed class ChannelEnumerator<T> : IAsyncEnumerator<T>, IValueTaskSour
 
     public bool GetResult(short token)
     {
-        ReceiveCase<T> node = _pending!;
+        ReceiveCase<T> node = _pending ?? throw new InvalidOperationException(Strings.StaleAwait);
+        node._waiter!.ThrowIfNotCompleted(token); // before touching the node: see ReceiveOperation.GetResult
         _pending = null;
         T value = node.Value;
         bool closed = node.IsClosed;

@@ -4,7 +4,9 @@ namespace Tasklets.Internal;
 
 /// <summary>
 /// The waiter of a party that is not a tasklet: plain async code (resumed through its captured context or the
-/// thread pool, never inline on the waker's stack) or an OS thread using the blocking API (<see cref="Block"/>).
+/// thread pool, never inline on the waker's stack) or an OS thread using the blocking API (<see cref="Block"/>);
+/// also of a tasklet whose own waiter is busy with a stored, not yet awaited operation (it resumes through the
+/// tasklet's context, and the tasklet knows it, so that a kill or a timeout can end it).
 /// Pooled per thread: a thread that waits again reuses it.
 /// </summary>
 /// <remarks>
@@ -22,22 +24,84 @@ internal sealed class ExternalWaiter : Waiter
     private object? _capturedContext;
     private ExecutionContext? _executionContext;
 
-    public static ExternalWaiter Rent()
+    // The tasklet that parked here because its own waiter was busy, or null; set by RentFor, cleared by Release.
+    private Tasklet? _tasklet;
+
+    /// <summary>
+    /// A waiter for <paramref name="tasklet"/> (null: plain code or an OS thread). A tasklet's is recorded with it
+    /// until the wait ends, so that its interrupts reach this wait too.
+    /// </summary>
+    public static ExternalWaiter RentFor(Tasklet? tasklet)
     {
         ExternalWaiter? waiter = t_cached;
         if (waiter is not null)
         {
             t_cached = null;
-            return waiter;
+        }
+        else
+        {
+            waiter = new ExternalWaiter();
         }
 
-        return new ExternalWaiter();
+        if (tasklet is not null)
+        {
+            waiter._tasklet = tasklet;
+            tasklet.AddExternalWait(waiter);
+        }
+
+        return waiter;
     }
 
+    /// <summary>Null: the wake-up goes through the captured context even when a tasklet parked here.</summary>
     public override Tasklet? Owner => null;
 
-    /// <summary>Called by <see cref="Waiter.EndWait"/> when a wait ended: the waiter goes back to its thread's cache.</summary>
-    public void ReturnToThreadCache() => t_cached ??= this;
+    /// <summary>Called by <see cref="Waiter.EndWait"/> when a wait ended: detaches from its tasklet, back to the thread's cache.</summary>
+    public void Release()
+    {
+        if (_tasklet is { } tasklet)
+        {
+            _tasklet = null;
+            tasklet.RemoveExternalWait(this);
+        }
+
+        t_cached ??= this;
+    }
+
+    /// <summary>
+    /// Completes a yield of a tasklet whose waiter was busy: runs as a step of that tasklet on its scheduler (posted
+    /// there by <see cref="Tasklet.YieldAsync"/>), so its continuation runs inline, in place of a second post.
+    /// </summary>
+    public void CompleteYield()
+    {
+        Action<object?>? continuation;
+        object? state;
+        ExecutionContext? executionContext;
+        lock (this)
+        {
+            MarkCompleted();
+            continuation = _continuation;
+            state = _continuationState;
+            executionContext = _executionContext;
+            _continuation = null;
+            _continuationState = null;
+            _capturedContext = null;
+            _executionContext = null;
+        }
+
+        if (continuation is null)
+        {
+            return; // not awaited yet: the later await completes synchronously
+        }
+
+        if (executionContext is null)
+        {
+            continuation(state);
+        }
+        else
+        {
+            ExecutionContext.Run(executionContext, s => continuation(s), state);
+        }
+    }
 
     public override void Wake(bool front)
     {

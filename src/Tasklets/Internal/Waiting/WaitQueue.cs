@@ -1,11 +1,10 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Tasklets.Internal;
 
 /// <summary>
 /// An intrusive FIFO of queue nodes (<see cref="SelectCase"/>): the blocked senders or the blocked receivers of
-/// one channel (Go's <c>waitq</c>).
+/// one channel (Go's <c>waitq</c>), the joiners of a tasklet.
 /// </summary>
 /// <remarks>
 /// Caller holds the owning channel's lock for every call. A node is in at most one queue at a time, and
@@ -23,10 +22,20 @@ internal struct WaitQueue
 
     public readonly bool IsEmpty => _first is null;
 
+    /// <summary><see cref="IsEmpty"/> as a volatile read, for the seqlock readers of <see cref="Select.Try"/> (no lock held).</summary>
+    public readonly bool IsEmptyVolatile => Volatile.Read(in _first) is null;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enqueue(SelectCase node)
     {
-        Debug.Assert(!node._queued, "node already queued");
+        if (node._queued)
+        {
+            // Checked in Release too: linking a node that is in a queue already would cut that queue, and the nodes
+            // cut off would never be paired or withdrawn. Callers rule it out first (Select checks its cases under
+            // the locks before it begins its wait), so this fires only on a library bug.
+            ThrowHelper.ThrowInvalidOperation(Strings.NodeAlreadyQueued);
+        }
+
         // Stores of a constant null need no GC write barrier; a queue of one (the usual case) takes that path.
         SelectCase? last = _last;
         node._next = null;
@@ -48,7 +57,12 @@ internal struct WaitQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Remove(SelectCase node)
     {
-        Debug.Assert(node._queued, "node not queued");
+        if (!node._queued)
+        {
+            // Checked in Release too: unlinking a node that is in no queue would empty this one.
+            ThrowHelper.ThrowInvalidOperation(Strings.NodeNotQueued);
+        }
+
         SelectCase? prev = node._prev;
         SelectCase? next = node._next;
         if (prev is null && next is null)
@@ -87,6 +101,12 @@ internal struct WaitQueue
     /// Dequeues nodes until one whose wait this call claims; stale nodes met on the way are dropped.
     /// Returns null when no live node remains. The claimed node's waiter must then get an outcome and a wake.
     /// </summary>
+    /// <remarks>
+    /// The claim is the only test of liveness that counts: a node that looked live a moment ago (<see cref="HasLive"/>)
+    /// may have been claimed since by a kill, a timeout, a cancellation or a partner on another source of the same
+    /// select, none of which holds this queue's lock. A dropped node belongs to a wait that is over; its owner's
+    /// <see cref="Waiter.EndWait"/> finds it unqueued and leaves it. The caller acts only on the node returned.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public SelectCase? DequeueAndClaim()
     {
@@ -103,7 +123,10 @@ internal struct WaitQueue
         return null;
     }
 
-    /// <summary>True when some node's wait can still be claimed (readiness checks for select and Try).</summary>
+    /// <summary>
+    /// True when some node's wait can still be claimed. A hint only: the claim may fail by the time the caller acts,
+    /// so callers act through <see cref="DequeueAndClaim"/> and treat a null there as "not ready after all".
+    /// </summary>
     public readonly bool HasLive()
     {
         for (SelectCase? node = _first; node is not null; node = node._next)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
@@ -16,9 +17,19 @@ namespace Tasklets.Internal;
 ///   Idle(g) --BeginWait (owner)--&gt; Parked(g+1) --TryClaim (any thread, exactly one wins)--&gt; Claimed(g+1)
 ///   Claimed --MarkCompleted (resumer)--&gt; Completed --EndWait/GetResult (owner)--&gt; Idle(g+1)
 /// </code>
-/// <para>Whoever ends a wait (a partner with an item, a timer, a kill, a cancellation, a closing channel) must
-/// win <see cref="TryClaim"/> first; it then writes the outcome with <see cref="SetOutcome"/> and calls
-/// <see cref="Wake"/>, outside any channel lock. A loser leaves the waiter alone.</para>
+/// <para><b>One way to park</b>: <see cref="ForParty"/> (the tasklet's own waiter, or a pooled external one),
+/// <see cref="BeginWait"/> under the source locks, one queue node per registration (<see cref="AddRegistration"/>),
+/// the locks released, then <see cref="Commit"/> (deadline, cancellation, diagnostics). Nothing between
+/// <see cref="BeginWait"/> and the release of the locks can throw; a failure inside <see cref="Commit"/> ends the wait
+/// with that failure, unless another party ended it first.</para>
+/// <para><b>One way to end a wait</b>: claim (<see cref="TryClaim"/>; exactly one party wins), write the outcome
+/// (<see cref="SetOutcome"/>), wake (<see cref="Wake"/>) outside any source lock. Sources that pair a party with a node
+/// under their lock (channels, joins) claim there with <see cref="WaitQueue.DequeueAndClaim"/> and wake after
+/// releasing it; everything else (timers, kills, cancellations) calls <see cref="TryEnd"/>, which does all three. A
+/// loser leaves the waiter alone and keeps what it had (a partner keeps its item, a kill stays pending). Whatever
+/// a claimer wants to write is decided before it claims: a claim is never followed by "nothing to do".</para>
+/// <para><b>One way to hand off</b>: after a partner's claim, <see cref="WakePartner"/> wakes it and applies the
+/// source's preference.</para>
 /// <para>The registrations of a wait (queue nodes in channels) are recorded here so that the owner withdraws the
 /// ones still queued when the wait ends (select's losing cases, a wait ended by kill or timeout).</para>
 /// <para>A waiter derives from <see cref="SynchronizationContext"/> only so that a tasklet's waiter can double as
@@ -76,10 +87,6 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>What the current wait is for (diagnostics, deadlock reports); no string is built per wait.</summary>
     public WaitKind WaitKind { get; private set; }
 
-    /// <summary>The object waited on: a channel, a tasklet being joined, or null.</summary>
-    /// <remarks>A send or receive waits on the channel of its one registration, so only a join stores its target.</remarks>
-    public object? WaitTarget => WaitKind is WaitKind.Receive or WaitKind.Send ? _registration0?.ChannelCore : _cold?.JoinTarget;
-
     /// <summary>The cold state, allocated on first use. Owner only.</summary>
     private protected WaiterColdState Cold => _cold ??= new WaiterColdState();
 
@@ -92,33 +99,60 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>The number of registrations of the current wait, at most <see cref="MaxRegistrations"/>.</summary>
     public int RegistrationCount => _registrationCount;
 
-    /// <summary>Registration <paramref name="index"/> of the current wait (diagnostics, deadlock detection). Owner or stopped scheduler only.</summary>
-    public SelectCase? RegistrationAt(int index) => index == 0 ? _registration0 : _cold!.MoreRegistrations![index - 1].Node;
+    /// <summary>
+    /// Registration <paramref name="index"/> of the current wait, or null (diagnostics, deadlock detection). Exact from
+    /// the owner's thread or while its scheduler is stopped; from another thread (Dump) a best-effort read that may
+    /// see a registration of a neighbouring wait, never throws.
+    /// </summary>
+    public SelectCase? RegistrationAt(int index)
+    {
+        if (index == 0)
+        {
+            return _registration0;
+        }
+
+        RegistrationSlot[]? more = _cold?.MoreRegistrations;
+        return more is not null && (uint)(index - 1) < (uint)more.Length ? more[index - 1].Node : null;
+    }
+
+    /// <summary>Makes room for <paramref name="count"/> registrations, so that adding them cannot fail half-way.</summary>
+    public void ReserveRegistrations(int count)
+    {
+        if (count > 1)
+        {
+            WaiterColdState cold = Cold;
+            if (cold.MoreRegistrations is null || cold.MoreRegistrations.Length < count - 1)
+            {
+                Array.Resize(ref cold.MoreRegistrations, Math.Max(4, (int)BitOperations.RoundUpToPowerOf2((uint)(count - 1))));
+            }
+        }
+    }
 
     /// <summary>Starts a new wait. Precondition: the waiter is idle. Returns the new generation.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public long BeginWait(WaitKind kind, object? target) => Begin(kind, target, PhaseParked);
+    public long BeginWait(WaitKind kind) => Begin(kind, PhaseParked);
 
     /// <summary>
     /// Starts a wait that is already claimed by its owner (a yield): no other party can end it, so no CAS is needed.
     /// Precondition: the waiter is idle. Returns the new generation.
     /// </summary>
-    public long BeginClaimedWait(WaitKind kind) => Begin(kind, null, PhaseClaimed);
+    public long BeginClaimedWait(WaitKind kind) => Begin(kind, PhaseClaimed);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private long Begin(WaitKind kind, object? target, long phase)
+    private long Begin(WaitKind kind, long phase)
     {
         long state = _state;
-        Debug.Assert((state & PhaseMask) == PhaseIdle, "a wait began on a waiter that is not idle");
+        if ((state & PhaseMask) != PhaseIdle)
+        {
+            // Checked in Release too: a second wait on a busy waiter would make its first one unclaimable.
+            ThrowHelper.ThrowInvalidOperation(Strings.WaiterBusy);
+        }
+
         long generation = (state >> 2) + 1;
         _firedIndex = -1;
         _exception = null;
         _registrationCount = 0;
         WaitKind = kind;
-        if (target is not null && kind == WaitKind.Join)
-        {
-            Cold.JoinTarget = target;
-        }
         // Publish the phase last: from here on, if Parked, any thread may claim.
         Volatile.Write(ref _state, (generation << 2) | phase);
         return generation;
@@ -143,17 +177,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         AddMoreRegistration(node);
     }
 
+    // Precondition: ReserveRegistrations made room (Select does it before BeginWait), so nothing here can throw.
     private void AddMoreRegistration(SelectCase node)
     {
-        WaiterColdState cold = Cold;
-        cold.MoreRegistrations ??= new RegistrationSlot[4];
-        if (_registrationCount - 1 == cold.MoreRegistrations.Length)
-        {
-            Array.Resize(ref cold.MoreRegistrations, cold.MoreRegistrations.Length * 2);
-        }
-
-        Debug.Assert(_registrationCount < MaxRegistrations, "Select validates the number of cases");
-        cold.MoreRegistrations[_registrationCount - 1].Node = node;
+        RegistrationSlot[] more = _cold!.MoreRegistrations!;
+        more[_registrationCount - 1].Node = node; // bounds-checked: a missing reservation fails here, before any claim
         _registrationCount++;
     }
 
@@ -170,6 +198,23 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     {
         long state = Volatile.Read(ref _state);
         return (state & PhaseMask) == PhaseParked && TryClaim(state >> 2);
+    }
+
+    /// <summary>
+    /// Ends the wait of <paramref name="generation"/> with this outcome if nobody else has: claim, outcome, wake. For
+    /// parties that need no source lock to decide (timers, kills, cancellations, a failed commit). Returns false,
+    /// having changed nothing, when another party won.
+    /// </summary>
+    public bool TryEnd(long generation, int firedIndex, Exception? exception, bool front)
+    {
+        if (!TryClaim(generation))
+        {
+            return false;
+        }
+
+        SetOutcome(firedIndex, exception);
+        Wake(front);
+        return true;
     }
 
     /// <summary>Writes the outcome. Precondition: the caller won <see cref="TryClaim"/>; call before <see cref="Wake"/>.</summary>
@@ -206,16 +251,106 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
     }
 
+    /// <summary>
+    /// The one end of a handoff: wakes <paramref name="partner"/>, whose wait the caller claimed and gave its outcome
+    /// under a source lock it has released since. With <paramref name="preferPartner"/> (the source's
+    /// <see cref="ChannelPreference"/> favours the partner, and the operation may switch) and a partner on the
+    /// caller's own scheduler, the partner goes to the front of the run queue and the method returns true: the
+    /// caller must then yield (<see cref="Tasklet.YieldCore"/>), so that the partner runs first.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool WakePartner(Waiter partner, Tasklet? current, bool preferPartner)
+    {
+        if (preferPartner && current is not null && CanSwitchTo(partner, current))
+        {
+            partner.WakeFrom(current, front: true);
+            return true;
+        }
+
+        partner.WakeFrom(current, front: false);
+        return false;
+    }
+
+    // A switch needs the partner on the caller's scheduler, and the caller's own waiter free for the yield.
+    private static bool CanSwitchTo(Waiter partner, Tasklet current)
+        => partner.Owner is { } other && ReferenceEquals(other.Scheduler, current.Scheduler) && current.Waiter.IsIdle;
+
     /// <summary>Claimed → Completed. Called by whoever resumes the owner.</summary>
     protected void MarkCompleted()
     {
         long state = Volatile.Read(ref _state);
-        Debug.Assert((state & PhaseMask) is PhaseClaimed or PhaseCompleted);
+        if ((state & PhaseMask) != PhaseClaimed)
+        {
+            // Checked in Release too: resuming a wait nobody claimed would hand the owner an outcome nobody wrote.
+            ThrowHelper.ThrowInvalidOperation(Strings.ResumedUnclaimed);
+        }
+
         Volatile.Write(ref _state, (state & ~PhaseMask) | PhaseCompleted);
     }
 
+    /// <summary>
+    /// The waiter a party parks on: a tasklet's own waiter when it is free, otherwise (plain code, an OS thread, or a
+    /// tasklet whose waiter is busy with a stored, not yet awaited operation) a pooled <see cref="ExternalWaiter"/>,
+    /// known to the tasklet so that a kill or a timeout can still end that wait.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Waiter ForParty(Tasklet? current)
+        => current is not null && current._waiter.IsIdle ? current._waiter : ExternalWaiter.RentFor(current);
+
+    /// <summary>Gives back a waiter that <see cref="ForParty"/> handed out for a wait that was never begun. Idle only.</summary>
+    public void ReleaseUnused()
+    {
+        if (this is ExternalWaiter external)
+        {
+            external.Release();
+        }
+    }
+
+    /// <summary>
+    /// Finishes parking, after the registrations are queued and every source lock is released: arms the deadline
+    /// (<paramref name="timeout"/> ends the wait with fired index <paramref name="firedIndexOnTimeout"/> and no
+    /// exception), binds <paramref name="cancellationToken"/>, and records when the wait began.
+    /// </summary>
+    /// <remarks>
+    /// Never throws. If arming fails (out of memory), the wait ends with that failure through the ordinary claim, so
+    /// a partner that won first still completes the operation with its item, and otherwise the owner sees the failure;
+    /// either way the registrations are withdrawn as for any ended wait.
+    /// </remarks>
+    public void Commit(long generation, Tasklet? current, TimeSpan timeout, int firedIndexOnTimeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (timeout != Timeout.InfiniteTimeSpan)
+            {
+                if (current is not null)
+                {
+                    // A tasklet's deadline is a timer of its scheduler (virtual under Seed), whichever waiter it parked on.
+                    current.Scheduler.AddTimer(timeout, this, generation, firedIndexOnTimeout, null);
+                }
+                else
+                {
+                    ArmSystemTimer(generation, timeout, firedIndexOnTimeout);
+                }
+            }
+
+            if (cancellationToken.CanBeCanceled)
+            {
+                RegisterCancellation(generation, cancellationToken);
+            }
+        }
+        catch (Exception e)
+        {
+            TryEnd(generation, -1, e, front: false);
+        }
+
+        if (current is not null)
+        {
+            WaitStart = current.Scheduler.CoarseNow;
+        }
+    }
+
     /// <summary>Binds a cancellation token to the current wait: cancelling it claims the wait with an <see cref="OperationCanceledException"/>.</summary>
-    public void RegisterCancellation(long generation, CancellationToken cancellationToken)
+    private void RegisterCancellation(long generation, CancellationToken cancellationToken)
     {
         Debug.Assert(generation != 0, "generations start at 1");
         WaiterColdState cold = Cold;
@@ -223,37 +358,41 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         cold.Cancellation = cancellationToken.UnsafeRegister(
             static (state, token) =>
             {
+                // Runs on the cancelling thread (or inline, if the token is already cancelled). The generation was
+                // published before the registration, and EndWait disposes the registration (waiting for a running
+                // callback) before the waiter can begin another wait, so this can only claim the wait it was made for.
                 var waiter = (Waiter)state!;
-                if (waiter.TryClaim(waiter._cold!.CancellationGeneration))
-                {
-                    waiter.SetOutcome(-1, new OperationCanceledException(Strings.OperationCanceled, token));
-                    waiter.Wake(front: false);
-                }
+                waiter.TryEnd(waiter._cold!.CancellationGeneration, -1, new OperationCanceledException(Strings.OperationCanceled, token), front: false);
             },
             this);
     }
 
     /// <summary>
-    /// Ends the current wait with fired index -1 after <paramref name="timeout"/> of real time: the timeout case of a
-    /// select by a party that is not a tasklet (tasklets use their scheduler's timers).
+    /// The deadline of a party that is not a tasklet: a system timer, disposed when the wait ends. Durations beyond a
+    /// system timer's range (about 49 days) re-arm until the deadline.
     /// </summary>
-    public void RegisterTimeout(long generation, TimeSpan timeout)
+    private void ArmSystemTimer(long generation, TimeSpan timeout, int firedIndex)
     {
-        ITimer? timer = null;
-        timer = TimeProvider.System.CreateTimer(
-            _ =>
-            {
-                if (TryClaim(generation))
-                {
-                    SetOutcome(-1, null);
-                    Wake(front: false);
-                }
+        var deadline = new SystemDeadline(this, generation, firedIndex, timeout);
+        Cold.Deadline = deadline;
+        deadline.Arm();
+    }
 
-                timer?.Dispose();
-            },
-            null,
-            timeout,
-            Timeout.InfiniteTimeSpan);
+    /// <summary>Releases what the ended wait armed: its cancellation registration and its system timer. Owner only.</summary>
+    private static void DisarmCold(WaiterColdState cold)
+    {
+        if (cold.CancellationGeneration != 0)
+        {
+            cold.Cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
+            cold.Cancellation = default;
+            cold.CancellationGeneration = 0;
+        }
+
+        if (cold.Deadline is { } deadline)
+        {
+            cold.Deadline = null;
+            deadline.Dispose(); // a callback already running claims with the old generation and fails
+        }
     }
 
     /// <summary>A queue node of type <typeparamref name="TNode"/> owned by this waiter, reused across waits.</summary>
@@ -296,11 +435,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// </summary>
     public int EndWait(short token)
     {
-        long state = Volatile.Read(ref _state);
-        if ((short)(state >> 2) != token || (state & PhaseMask) != PhaseCompleted)
-        {
-            ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
-        }
+        long state = ThrowIfNotCompleted(token);
 
         // A plain send or receive that a partner completed: its one node, the cached one, was dequeued by that
         // partner. WithdrawRegistrations would only reset the count (a cached node stays referenced); doing that
@@ -314,25 +449,19 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             WithdrawRegistrations();
         }
 
-        if (_cold is { CancellationGeneration: not 0 } cancelled)
+        if (_cold is { } cold && (cold.CancellationGeneration != 0 || cold.Deadline is not null))
         {
-            cancelled.Cancellation.Dispose(); // waits for a running callback, so it cannot touch a later wait
-            cancelled.Cancellation = default;
-            cancelled.CancellationGeneration = 0;
+            DisarmCold(cold);
         }
 
         WaitKind = WaitKind.None;
-        if (_cold is { JoinTarget: not null } withTarget)
-        {
-            withTarget.JoinTarget = null;
-        }
         int fired = _firedIndex;
         Exception? exception = _exception;
         _exception = null;
         Volatile.Write(ref _state, (state & ~PhaseMask) | PhaseIdle);
         if (this is ExternalWaiter external)
         {
-            external.ReturnToThreadCache();
+            external.Release();
         }
 
         if (exception is not null)
@@ -341,6 +470,22 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
 
         return fired;
+    }
+
+    /// <summary>
+    /// Throws the stale-await error unless the wait with token <paramref name="token"/> has completed and was not
+    /// consumed yet; returns the state word. Nodes that carry a result call it before they read their result, so
+    /// that a second GetResult never touches the node of a later operation.
+    /// </summary>
+    public long ThrowIfNotCompleted(short token)
+    {
+        long state = Volatile.Read(ref _state);
+        if ((short)(state >> 2) != token || (state & PhaseMask) != PhaseCompleted)
+        {
+            ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
+        }
+
+        return state;
     }
 
     // Read after resumption: the partner that dequeued a node published _queued = false under the channel lock
@@ -360,7 +505,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         Span<RegistrationSlot> rest = more == 0 ? default : _cold!.MoreRegistrations.AsSpan(0, more);
         if (first._queued)
         {
-            first.ChannelCore.WithdrawAll(first, rest);
+            first.Source.WithdrawAll(first, rest);
         }
 
         for (int i = 0; i < rest.Length; i++)
@@ -368,7 +513,7 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
             SelectCase? node = rest[i].Node;
             if (node is not null && node._queued)
             {
-                node.ChannelCore.WithdrawAll(node, rest[(i + 1)..]);
+                node.Source.WithdrawAll(node, rest[(i + 1)..]);
             }
         }
 
@@ -379,7 +524,9 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public ValueTaskSourceStatus GetStatus(short token)
     {
         long state = Volatile.Read(ref _state);
-        if ((short)(state >> 2) != token)
+        // The same generation in Idle is a wait that was consumed already (GetResult ran): awaiting it again would
+        // park on a wait nobody can end. A different generation is an earlier or later operation's.
+        if ((short)(state >> 2) != token || (state & PhaseMask) == PhaseIdle)
         {
             ThrowHelper.ThrowInvalidOperation(Strings.StaleAwait);
         }
@@ -423,8 +570,8 @@ internal sealed class WaiterColdState
     /// <summary>The generation the cancellation callback claims; 0 when the current wait has no registration.</summary>
     public long CancellationGeneration;
 
-    /// <summary>The tasklet a join waits for; null otherwise.</summary>
-    public object? JoinTarget;
+    /// <summary>The system timer of a non-tasklet wait with a deadline; null otherwise.</summary>
+    public SystemDeadline? Deadline;
 
     /// <summary>A stored continuation that is not the async-method one every await passes (TaskletWaiter); null otherwise.</summary>
     public Action<object?>? OtherContinuation;

@@ -1,0 +1,141 @@
+using System.Runtime.CompilerServices;
+using Tasklets.Internal;
+
+namespace Tasklets;
+
+// Facet: the end of a tasklet's life and the waits for it (join, await t).
+// Relies on: _lifecycle moves Created -> Started -> Dead, or Created -> Dying -> Dead, each step by one party (the
+// scheduler starts and finishes; a kill or throw before the start ends it); the exception is written before
+// _lifecycle reads Dead; joiners register under the JoinSource's gate, which Finish takes after it wrote Dead.
+public partial class Tasklet
+{
+    /// <summary>Waits until the tasklet is dead; rethrows its failure (a <see cref="TaskletExitException"/> if it was killed).</summary>
+    /// <param name="cancellationToken">Cancels the wait (not the tasklet).</param>
+    /// <returns>Completes when the tasklet is dead.</returns>
+    /// <remarks>
+    /// A library wait: deadlock detection sees a tasklet joining a blocked tasklet. A join ended by cancellation,
+    /// timeout or kill leaves nothing behind in the joined tasklet. Any thread may join.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">A tasklet joins itself.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public ValueTask JoinAsync(CancellationToken cancellationToken = default)
+    {
+        Tasklet? current = CurrentOrNull;
+        current?.ThrowIfInterrupted();
+        if (ReferenceEquals(current, this))
+        {
+            ThrowHelper.ThrowInvalidOperation($"Tasklet {Id} '{Name}' cannot join itself: it would wait forever.");
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
+        if (Volatile.Read(ref _lifecycle) == LifeDead)
+        {
+            return ObserveEnd();
+        }
+
+        JoinSource source = Cold.JoinSource ?? CreateJoinSource();
+        source.MarkUsedBy(current);
+        Waiter waiter = Waiter.ForParty(current);
+        JoinNode node = waiter.RentNode<JoinNode>();
+        long generation;
+        using (new GateScope(ref source.Gate))
+        {
+            // Under the gate: Finish writes Dead (a full fence) before it reads Cold.JoinSource and takes this gate,
+            // and this thread created the source (a full fence) before it read the life cycle here. So either this
+            // read sees Dead, or Finish finds the source and, behind this gate, the node queued below.
+            if (Volatile.Read(ref _lifecycle) == LifeDead)
+            {
+                goto Dead;
+            }
+
+            generation = waiter.BeginWait(WaitKind.Join);
+            node.Bind(source);
+            source.EnqueueLocked(node, waiter, generation, 0);
+            waiter.AddRegistration(node);
+        }
+
+        waiter.Commit(generation, current, System.Threading.Timeout.InfiniteTimeSpan, 0, cancellationToken);
+        return waiter.AsValueTask();
+
+    Dead:
+        waiter.ReleaseUnused();
+        return ObserveEnd();
+    }
+
+    /// <summary>Awaiting a tasklet joins it: <c>await t</c> is <c>await t.JoinAsync()</c>.</summary>
+    /// <returns>The awaiter.</returns>
+    public ValueTaskAwaiter GetAwaiter() => JoinAsync().GetAwaiter();
+
+    // The outcome of a join of a dead tasklet: its failure, or success. Whoever sees it has observed the failure.
+    private ValueTask ObserveEnd()
+    {
+        _observed = true;
+        return _cold?.Exception is { } failure ? ValueTask.FromException(failure) : default;
+    }
+
+    private JoinSource CreateJoinSource()
+    {
+        var source = new JoinSource(this);
+        return Interlocked.CompareExchange(ref Cold.JoinSource, source, null) ?? source;
+    }
+
+    /// <summary>
+    /// Ends a tasklet that never started (kill or throw before its first step): it dies without running. The
+    /// scheduler drops its start entry later, and reports the exception if it is a failure nobody observed.
+    /// Returns false if the tasklet had started (or another party ended it first). Any thread.
+    /// </summary>
+    private bool TryEndBeforeStart(Exception exception)
+    {
+        // Dying is claimed by CAS: of a kill, a throw and the scheduler's start, exactly one wins.
+        if (Volatile.Read(ref _lifecycle) != LifeCreated
+            || Interlocked.CompareExchange(ref _lifecycle, LifeDying, LifeCreated) != LifeCreated)
+        {
+            return false;
+        }
+
+        Cold.Exception = exception; // before Dead: readers of Dead read the exception after it
+        _body = null;
+        EndLife(exception);
+        return true;
+    }
+
+    /// <summary>Records the end of a started tasklet and wakes its joiners. Scheduler thread only. Returns true if a joiner observed it.</summary>
+    internal bool Finish(Exception? exception)
+    {
+        if (exception is not null)
+        {
+            Cold.Exception = exception; // before Dead: readers of Dead read the exception after it
+        }
+
+        _body = null;
+        return EndLife(exception);
+    }
+
+    // Dead, then the joiners: the exchange is a full fence, so the read of the join source below cannot move before
+    // it (the other half of the argument in JoinAsync).
+    private bool EndLife(Exception? exception)
+    {
+        Interlocked.Exchange(ref _lifecycle, LifeDead);
+        bool observed = _cold?.JoinSource is { } source && source.WakeAll(exception);
+        if (observed)
+        {
+            _observed = true;
+        }
+
+        return observed;
+    }
+
+    /// <summary>Waits until a kill or throw before the start has finished recording the end (it is two stores away).</summary>
+    internal void WaitUntilDead()
+    {
+        var spinner = default(SpinWait);
+        while (Volatile.Read(ref _lifecycle) != LifeDead)
+        {
+            spinner.SpinOnce();
+        }
+    }
+}

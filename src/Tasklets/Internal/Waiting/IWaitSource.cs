@@ -1,0 +1,51 @@
+namespace Tasklets.Internal;
+
+/// <summary>
+/// What the waiter layer, select, deadlock detection and <see cref="Scheduler.Dump"/> know of a primitive a wait can
+/// be registered on: a channel, a tasklet being joined, and later the coordination primitives. None of them switches
+/// on the kind of source; each source describes itself.
+/// </summary>
+/// <remarks>
+/// A source owns one lock (<see cref="EnterGate"/>/<see cref="ExitGate"/>, a <see cref="SpinGate"/>) under which its
+/// queues of registrations (<see cref="SelectCase"/> nodes) change. Sources are locked in <see cref="Id"/> order when a
+/// select takes several at once.
+/// </remarks>
+internal interface IWaitSource
+{
+    /// <summary>Process-unique, increasing id: select locks sources in this order.</summary>
+    long Id { get; }
+
+    /// <summary>Takes the source's one lock.</summary>
+    void EnterGate();
+
+    /// <summary>Releases the source's lock.</summary>
+    void ExitGate();
+
+    /// <summary>The source lock's sequence word: even while free; see <see cref="SpinGate"/>.</summary>
+    int GateSequence { get; }
+
+    /// <summary>True once a party that the deadlock detector cannot see may end a wait on this source.</summary>
+    bool IsExternal { get; }
+
+    /// <summary>Marks the source externally reachable if <paramref name="current"/> is not a tasklet of a Run() scheduler.</summary>
+    void MarkUsedBy(Tasklet? current);
+
+    /// <summary>
+    /// Removes <paramref name="node"/> and those of <paramref name="others"/> that belong to this source, where still
+    /// queued, under one acquisition of the gate. Nodes of other sources are left alone. Called by the owner of the
+    /// wait after it ended.
+    /// </summary>
+    void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others);
+
+    /// <summary>"channel 'results' (unbuffered, 0 buffered)": for Dump and deadlock reports.</summary>
+    string Describe();
+}
+
+/// <summary>Ids of wait sources: one counter for every kind and item type, so that any two sources order strictly.</summary>
+internal static class WaitSourceIds
+{
+    private static long s_last;
+
+    /// <summary>A new id, greater than every earlier one.</summary>
+    public static long Next() => Interlocked.Increment(ref s_last);
+}

@@ -1,0 +1,138 @@
+namespace Tasklets.Internal;
+
+/// <summary>
+/// The waits for one tasklet's end (joins): a wait source whose registrations are <see cref="JoinNode"/>s, created on
+/// the first join that has to wait.
+/// </summary>
+/// <remarks>
+/// Lock: <see cref="Gate"/> guards the queue. A join queues a node under it unless the tasklet is dead; the end of
+/// the tasklet (<see cref="WakeAll"/>) claims every queued node under it. A join ended otherwise (cancellation,
+/// timeout, kill) is withdrawn by its owner like any registration, so nothing of it stays here.
+/// </remarks>
+internal sealed class JoinSource : IWaitSource
+{
+    private readonly Tasklet _target;
+    private readonly long _id = WaitSourceIds.Next();
+    private WaitQueue _joiners; // under Gate
+    private volatile bool _external;
+
+    /// <summary>The lock; a field so that callers take it with a <see cref="GateScope"/>.</summary>
+    public SpinGate Gate;
+
+    public JoinSource(Tasklet target)
+    {
+        _target = target;
+    }
+
+    /// <summary>The tasklet whose end is waited for.</summary>
+    public Tasklet Target => _target;
+
+    long IWaitSource.Id => _id;
+
+    int IWaitSource.GateSequence => Gate.Sequence;
+
+    /// <summary>
+    /// True when a party the deadlock detector cannot see may end the wait: the target runs on a scheduler that is
+    /// not inside Run(), or a party that is not a tasklet of a Run() scheduler joins it.
+    /// </summary>
+    public bool IsExternal => _external || !_target.Scheduler.IsTrackedForDeadlock;
+
+    void IWaitSource.EnterGate() => Gate.Enter();
+
+    void IWaitSource.ExitGate() => Gate.Exit();
+
+    public void MarkUsedBy(Tasklet? current)
+    {
+        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
+        {
+            _external = true;
+        }
+    }
+
+    /// <summary>Queues a join. Caller holds the gate and saw the target alive under it.</summary>
+    public void EnqueueLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
+    {
+        if (!ReferenceEquals(node._waiter, waiter))
+        {
+            node._waiter = waiter;
+        }
+
+        node._generation = generation;
+        node._caseIndex = caseIndex;
+        _joiners.Enqueue(node);
+    }
+
+    /// <summary>The target died: ends every queued join with <paramref name="exception"/>. Returns true if any was ended.</summary>
+    public bool WakeAll(Exception? exception)
+    {
+        SelectCase? wakeList = null;
+        using (new GateScope(ref Gate))
+        {
+            SelectCase? node;
+            while ((node = _joiners.DequeueAndClaim()) is not null)
+            {
+                node._waiter!.SetOutcome(node._caseIndex, exception);
+                node._next = wakeList;
+                wakeList = node;
+            }
+        }
+
+        // Outside the gate. Read the link before waking: the woken owner may reuse its node at once.
+        bool any = wakeList is not null;
+        while (wakeList is not null)
+        {
+            SelectCase next = wakeList._next!;
+            wakeList._next = null;
+            wakeList._waiter!.Wake(front: false);
+            wakeList = next;
+        }
+
+        return any;
+    }
+
+    public void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
+    {
+        using (new GateScope(ref Gate))
+        {
+            if (node._queued)
+            {
+                _joiners.Remove(node);
+            }
+
+            foreach (RegistrationSlot slot in others)
+            {
+                if (slot.Node is { _queued: true } other && ReferenceEquals(other.Source, this))
+                {
+                    _joiners.Remove(other);
+                }
+            }
+        }
+    }
+
+    public string Describe() => $"tasklet {_target.Id} '{_target.Name}'";
+}
+
+/// <summary>The queue node of a join: one per waiter, reused (a join of a tasklet is a registration like any other).</summary>
+internal sealed class JoinNode : SelectCase
+{
+    private JoinSource Typed => (JoinSource)_source!;
+
+    internal void Bind(JoinSource source) => BindSource(source);
+
+    internal override string DescribeWait() => "join of " + Typed.Describe();
+
+    internal override bool MaybeReadyUnlocked() => !Typed.Target.IsAlive;
+
+    internal override bool IsReadyLocked() => !Typed.Target.IsAlive;
+
+    internal override bool TryExecuteLocked(out Waiter? partner)
+    {
+        partner = null;
+        return !Typed.Target.IsAlive;
+    }
+
+    internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
+        => Typed.EnqueueLocked(this, waiter, generation, caseIndex);
+
+    internal override bool PartnerPreferred => false;
+}
