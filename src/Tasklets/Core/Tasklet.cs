@@ -507,24 +507,33 @@ public partial class Tasklet
             return;
         }
 
-        ExternalWaiter[] waits;
+        // Claimed under the list's lock: a waiter leaves the list (ExternalWaiter.Release) before it can go back to a
+        // thread's cache, so every waiter claimed here is still in a wait of this tasklet, not in someone else's.
+        ExternalWaiter? claimed = null;
         lock (external)
         {
-            waits = [.. external];
+            foreach (ExternalWaiter waiter in external)
+            {
+                if (!HasRaisableInterrupt())
+                {
+                    break; // a throw is raised once
+                }
+
+                if (waiter.TryClaimCurrent())
+                {
+                    waiter.SetOutcome(-1, TakeInterrupt());
+                    waiter.NextClaimed = claimed;
+                    claimed = waiter;
+                }
+            }
         }
 
-        foreach (ExternalWaiter waiter in waits)
+        while (claimed is not null)
         {
-            if (!HasRaisableInterrupt())
-            {
-                return; // a throw is raised once
-            }
-
-            if (waiter.TryClaimCurrent())
-            {
-                waiter.SetOutcome(-1, TakeInterrupt());
-                waiter.Wake(front: true);
-            }
+            ExternalWaiter? next = claimed.NextClaimed;
+            claimed.NextClaimed = null;
+            claimed.Wake(front: true); // outside the lock: it dispatches the continuation
+            claimed = next;
         }
     }
 

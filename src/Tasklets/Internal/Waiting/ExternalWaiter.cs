@@ -27,6 +27,9 @@ internal sealed class ExternalWaiter : Waiter
     // The tasklet that parked here because its own waiter was busy, or null; set by RentFor, cleared by Release.
     private Tasklet? _tasklet;
 
+    /// <summary>A link for the list of waits an interrupt claimed (<see cref="Tasklet"/>'s WakeWithInterrupt); null otherwise.</summary>
+    internal ExternalWaiter? NextClaimed;
+
     /// <summary>
     /// A waiter for <paramref name="tasklet"/> (null: plain code or an OS thread). A tasklet's is recorded with it
     /// until the wait ends, so that its interrupts reach this wait too.

@@ -121,7 +121,9 @@ internal sealed class JoinNode : SelectCase
 
     internal override string DescribeWait() => "join of " + Typed.Describe();
 
-    internal override bool MaybeReadyUnlocked() => !Typed.Target.IsAlive;
+    // "Maybe": a tasklet's death is not written under this source's gate, so the seqlock snapshot of Select.Try
+    // cannot vouch for "not ready" read here; the locked path decides.
+    internal override bool MaybeReadyUnlocked() => true;
 
     internal override bool IsReadyLocked() => !Typed.Target.IsAlive;
 
