@@ -537,6 +537,23 @@ public partial class Tasklet
         }
     }
 
+    /// <summary>True while the tasklet has a wait on an external waiter (deadlock detection treats it as external).</summary>
+    internal bool HasExternalWaits
+    {
+        get
+        {
+            if (_cold?.ExternalWaits is not { } waits)
+            {
+                return false;
+            }
+
+            lock (waits)
+            {
+                return waits.Count > 0;
+            }
+        }
+    }
+
     /// <summary>Records a wait of this tasklet on an external waiter (its own was busy). The tasklet's thread.</summary>
     internal void AddExternalWait(ExternalWaiter waiter)
     {

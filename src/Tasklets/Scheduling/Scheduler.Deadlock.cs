@@ -75,6 +75,13 @@ public sealed partial class Scheduler
                 return true;
             }
 
+            if (t.HasExternalWaits)
+            {
+                // Parked on an external waiter (its own was busy with a stored operation): the scheduler does not
+                // look into those waits, so it does not claim that nothing can end them.
+                return true;
+            }
+
             if (!waiter.IsParked)
             {
                 continue;

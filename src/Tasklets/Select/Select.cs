@@ -223,8 +223,11 @@ public static class Select
             {
                 // Pass 2: park on every case. Nothing here can throw: the waiter was rented and sized above, and
                 // no case is queued (checked above under the same locks).
+                // Cases are queued from a random start: the order decides which of two cases on one channel a partner
+                // meets first, and a fixed order would always hand it the same one (Go's TestPseudoRandomSend).
+                int start = cases.Length == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(cases.Length) : Random.Shared.Next(cases.Length);
                 generation = waiter!.BeginWait(WaitKind.Select);
-                for (int i = 0; i < cases.Length; i++)
+                for (int k = 0, i = start; k < cases.Length; k++, i = i + 1 == cases.Length ? 0 : i + 1)
                 {
                     cases[i].EnqueueLocked(waiter, generation, i);
                     waiter.AddRegistration(cases[i]);
