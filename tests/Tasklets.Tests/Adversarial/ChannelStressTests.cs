@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Xunit;
 
-namespace Tasklets.Tests.Stress;
+namespace Tasklets.Tests.Adversarial;
 
 /// <summary>
 /// Real threads, bounded in count and time; asserts conservation only (every item received exactly once), never
