@@ -164,6 +164,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     public ValueTask SendAsync(T item, CancellationToken cancellationToken = default)
         => SendCore(item, cancellationToken, out _);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ValueTask SendCore(T item, CancellationToken cancellationToken, out Waiter? parked)
     {
         parked = null;
@@ -297,6 +298,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     public ValueTask<T> ReceiveAsync(CancellationToken cancellationToken = default)
         => ReceiveCore(cancellationToken, out _);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ValueTask<T> ReceiveCore(CancellationToken cancellationToken, out Waiter? parked)
     {
         parked = null;

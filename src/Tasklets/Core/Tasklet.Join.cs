@@ -4,9 +4,10 @@ using Tasklets.Internal;
 namespace Tasklets;
 
 // Facet: the end of a tasklet's life and the waits for it (join, await t).
-// Relies on: _lifecycle moves Created -> Started -> Dead, or Created -> Dying -> Dead, each step by one party (the
-// scheduler starts and finishes; a kill or throw before the start ends it); the exception is written before
-// _lifecycle reads Dead; joiners register under the JoinSource's gate, which Finish takes after it wrote Dead.
+// Relies on: _lifecycle moves Created -> Started -> Ending -> Dead, or Created -> Dying -> Ending -> Dead, each
+// step by one party (the scheduler starts and finishes; a kill or throw before the start ends it); the exception is
+// written before _lifecycle reads Ending; joiners register under the JoinSource's gate unless they see Ending or
+// Dead there, and the ender takes that gate after it wrote Ending, then writes Dead once every joiner is woken.
 public partial class Tasklet
 {
     /// <summary>Waits until the tasklet is dead; rethrows its failure (a <see cref="TaskletExitException"/> if it was killed).</summary>
@@ -32,7 +33,7 @@ public partial class Tasklet
             return ValueTask.FromCanceled(cancellationToken);
         }
 
-        if (Volatile.Read(ref _lifecycle) == LifeDead)
+        if (Volatile.Read(ref _lifecycle) >= LifeEnding)
         {
             return ObserveEnd();
         }
@@ -44,10 +45,10 @@ public partial class Tasklet
         long generation;
         using (new GateScope(ref source.Gate))
         {
-            // Under the gate: Finish writes Dead (a full fence) before it reads Cold.JoinSource and takes this gate,
-            // and this thread created the source (a full fence) before it read the life cycle here. So either this
-            // read sees Dead, or Finish finds the source and, behind this gate, the node queued below.
-            if (Volatile.Read(ref _lifecycle) == LifeDead)
+            // Under the gate: the ender writes Ending (a full fence) before it reads Cold.JoinSource and takes this
+            // gate, and this thread created the source (a full fence) before it read the life cycle here. So either
+            // this read sees Ending or Dead, or the ender finds the source and, behind this gate, the node queued below.
+            if (Volatile.Read(ref _lifecycle) >= LifeEnding)
             {
                 goto Dead;
             }
@@ -115,21 +116,24 @@ public partial class Tasklet
         return EndLife(exception);
     }
 
-    // Dead, then the joiners: the exchange is a full fence, so the read of the join source below cannot move before
-    // it (the other half of the argument in JoinAsync).
+    // Ending, then the joiners, then Dead: the exchange is a full fence, so the read of the join source below cannot
+    // move before it (the other half of the argument in JoinAsync). Dead comes last so that the scheduler, which
+    // waits for it when the end came from another thread (WaitUntilDead), never goes idle while that thread has
+    // claimed a joiner's wait and not yet queued the wake-up: deadlock detection would take the joiner for stuck.
     private bool EndLife(Exception? exception)
     {
-        Interlocked.Exchange(ref _lifecycle, LifeDead);
+        Interlocked.Exchange(ref _lifecycle, LifeEnding);
         bool observed = _cold?.JoinSource is { } source && source.WakeAll(exception);
         if (observed)
         {
             _observed = true;
         }
 
+        Volatile.Write(ref _lifecycle, LifeDead);
         return observed;
     }
 
-    /// <summary>Waits until a kill or throw before the start has finished recording the end (it is two stores away).</summary>
+    /// <summary>Waits until a kill or throw before the start has recorded the end and woken the joiners (a few stores away).</summary>
     internal void WaitUntilDead()
     {
         var spinner = default(SpinWait);

@@ -23,8 +23,9 @@ public partial class Tasklet
     // Bytes, with the interrupt bits, so that the small fields of a tasklet pack into one 8-byte block.
     internal const byte LifeCreated = 0;
     internal const byte LifeStarted = 1;
-    internal const byte LifeDead = 2;
-    internal const byte LifeDying = 3; // killed before it started: its exception is being recorded, then LifeDead
+    internal const byte LifeDying = 2;  // killed before it started: its exception is being recorded
+    internal const byte LifeEnding = 3; // dead to every reader; its joiners are being woken
+    internal const byte LifeDead = 4;   // dead, and every joiner queued before the end was woken
 
     // _interrupts bits: checked at the entry of every library operation.
     private const byte InterruptKill = 1;
@@ -92,7 +93,7 @@ public partial class Tasklet
         get
         {
             int life = Volatile.Read(ref _lifecycle);
-            if (life == LifeDead)
+            if (life >= LifeEnding)
             {
                 return TaskletState.Dead;
             }
@@ -112,10 +113,10 @@ public partial class Tasklet
     }
 
     /// <summary>True until the tasklet has finished (returned, failed or been killed).</summary>
-    public bool IsAlive => Volatile.Read(ref _lifecycle) != LifeDead;
+    public bool IsAlive => Volatile.Read(ref _lifecycle) < LifeEnding;
 
     /// <summary>The exception the tasklet ended with, once dead: its failure, or a <see cref="TaskletExitException"/> if it was killed.</summary>
-    public Exception? Exception => Volatile.Read(ref _lifecycle) == LifeDead ? _cold?.Exception : null;
+    public Exception? Exception => Volatile.Read(ref _lifecycle) >= LifeEnding ? _cold?.Exception : null;
 
     internal Waiter Waiter => _waiter;
 

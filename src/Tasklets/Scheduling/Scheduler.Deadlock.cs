@@ -69,7 +69,8 @@ public sealed partial class Scheduler
         for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
         {
             Waiter waiter = t._waiter;
-            if (waiter.IsClaimed)
+            WaitPhase phase = waiter.Phase; // once: see Waiter.Phase
+            if (phase == WaitPhase.Claimed)
             {
                 // Claimed by a partner on another thread whose wake-up has not reached the inbox yet: it will.
                 return true;
@@ -82,10 +83,20 @@ public sealed partial class Scheduler
                 return true;
             }
 
-            if (!waiter.IsParked)
+            if (phase != WaitPhase.Parked)
             {
                 continue;
             }
+
+            if (waiter.HasCancellation)
+            {
+                // Whoever holds the token's source may cancel the wait; nothing says it will not.
+                return true;
+            }
+
+            // A claim from now on comes from a party this loop would call external (another thread's partner on an
+            // external source, a cancellation), or from a tasklet of another tracked scheduler, which is then not
+            // stuck, or posts to this inbox before it is: either way no deadlock is declared on a wait in flight.
 
             // Each source says whether a party outside the tracked schedulers can end a wait on it.
             for (int i = 0; i < waiter.RegistrationCount; i++)

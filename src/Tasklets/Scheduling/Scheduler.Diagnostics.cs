@@ -75,14 +75,22 @@ public sealed partial class Scheduler
             case WaitKind.Yield:
                 return "yield";
             case WaitKind.Select:
-                var text = new StringBuilder();
-                text.Append("select over ").Append(count).Append(" case(s):");
+                // In case order: a select registers its cases from a random start.
+                var cases = new List<(int Index, string Text)>(count);
                 for (int i = 0; i < count; i++)
                 {
                     if (waiter.RegistrationAt(i) is { } c)
                     {
-                        text.Append(' ').Append(c.DescribeWait()).Append(';');
+                        cases.Add((c._caseIndex, c.DescribeWait()));
                     }
+                }
+
+                cases.Sort(static (a, b) => a.Index.CompareTo(b.Index));
+                var text = new StringBuilder();
+                text.Append("select over ").Append(count).Append(" case(s):");
+                foreach ((_, string description) in cases)
+                {
+                    text.Append(' ').Append(description).Append(';');
                 }
 
                 return text.ToString().TrimEnd(';');

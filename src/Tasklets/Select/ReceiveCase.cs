@@ -45,6 +45,8 @@ public class ReceiveCase<T> : SelectCase
 
     internal override bool MaybeReadyUnlocked() => Typed.MaybeReceiveReady();
 
+    internal override int GateSequenceUnlocked() => Typed.GateSequence;
+
     internal override bool TryExecuteLocked(out Waiter? partner)
     {
         if (!Typed.TryReceiveLocked(out T value, out bool closed, out partner, out Exception? error))

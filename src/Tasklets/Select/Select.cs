@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Tasklets.Internal;
 
 namespace Tasklets;
@@ -92,19 +93,65 @@ public static class Select
     /// state of every case at that instant. Any doubt (a held gate, a change, a case that may be ready, a null case)
     /// answers false, and the locked path decides.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool NothingReadyUnlocked(ReadOnlySpan<SelectCase> cases)
+    {
+        if (cases.IsEmpty)
+        {
+            return true;
+        }
+
+        // Cases on one source (the usual shape): one sequence read before and one after all of them.
+        SelectCase? first = cases[0];
+        if (first is null)
+        {
+            return false; // Core throws the ArgumentException
+        }
+
+        IWaitSource source = first.Source;
+        bool single = true;
+        for (int i = 1; i < cases.Length; i++)
+        {
+            SelectCase? c = cases[i];
+            if (c is null)
+            {
+                return false;
+            }
+
+            single &= ReferenceEquals(c.Source, source);
+        }
+
+        if (single)
+        {
+            int sequence = first.GateSequenceUnlocked();
+            if ((sequence & 1) != 0)
+            {
+                return false; // held now: the locked path waits for it
+            }
+
+            foreach (SelectCase c in cases)
+            {
+                if (c.MaybeReadyUnlocked())
+                {
+                    return false;
+                }
+            }
+
+            return first.GateSequenceUnlocked() == sequence;
+        }
+
+        return NothingReadyUnlockedAcrossSources(cases);
+    }
+
+    // Cases on several sources: each source's sequence around the reads of all cases (a method of its own: its
+    // stackalloc would give the single-source path a heavier frame).
+    private static bool NothingReadyUnlockedAcrossSources(ReadOnlySpan<SelectCase> cases)
     {
         Span<int> sequences = stackalloc int[cases.Length];
         for (int i = 0; i < cases.Length; i++)
         {
-            SelectCase c = cases[i];
-            if (c is null)
-            {
-                return false; // Core throws the ArgumentException
-            }
-
-            int sequence = c.Source.GateSequence;
-            if ((sequence & 1) != 0 || c.MaybeReadyUnlocked())
+            int sequence = cases[i].GateSequenceUnlocked();
+            if ((sequence & 1) != 0 || cases[i].MaybeReadyUnlocked())
             {
                 return false;
             }
@@ -114,7 +161,7 @@ public static class Select
 
         for (int i = 0; i < cases.Length; i++)
         {
-            if (cases[i].Source.GateSequence != sequences[i])
+            if (cases[i].GateSequenceUnlocked() != sequences[i])
             {
                 return false;
             }
@@ -144,12 +191,6 @@ public static class Select
 
         bool park = blocking && timeout != TimeSpan.Zero;
         Waiter? waiter = null;
-        if (park)
-        {
-            // Everything that can fail (renting, room for the registrations) before any lock and any claimable state.
-            waiter = Waiter.ForParty(current);
-            waiter.ReserveRegistrations(cases.Length);
-        }
 
         // Lock the distinct sources in one global order (source id), as Go's sellock does. Cases on one source
         // (the common shape of goless's benchmark, and of a send-or-receive loop) need no sorting.
@@ -221,12 +262,17 @@ public static class Select
 
             if (fired < 0 && park)
             {
-                // Pass 2: park on every case. Nothing here can throw: the waiter was rented and sized above, and
-                // no case is queued (checked above under the same locks).
+                // Everything that can fail (renting a waiter, room for the registrations) before BeginWait: a throw
+                // here leaves the locks by the finally below with no wait begun.
+                waiter = Waiter.ForParty(current);
+                waiter.ReserveRegistrations(cases.Length);
+
+                // Pass 2: park on every case. Nothing from BeginWait on can throw: the waiter was rented and sized,
+                // and no case is queued (checked above under the same locks).
                 // Cases are queued from a random start: the order decides which of two cases on one channel a partner
                 // meets first, and a fixed order would always hand it the same one (Go's TestPseudoRandomSend).
                 int start = cases.Length == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(cases.Length) : Random.Shared.Next(cases.Length);
-                generation = waiter!.BeginWait(WaitKind.Select);
+                generation = waiter.BeginWait(WaitKind.Select);
                 for (int k = 0, i = start; k < cases.Length; k++, i = i + 1 == cases.Length ? 0 : i + 1)
                 {
                     cases[i].EnqueueLocked(waiter, generation, i);
@@ -234,9 +280,9 @@ public static class Select
                 }
             }
         }
-        catch
+        catch when (waiter is not null && waiter.IsIdle)
         {
-            waiter?.ReleaseUnused(); // a case in use, or a send on a closed channel: no wait was begun
+            waiter.ReleaseUnused(); // renting or sizing failed: no wait was begun
             throw;
         }
         finally
@@ -253,7 +299,6 @@ public static class Select
 
         if (fired >= 0)
         {
-            waiter?.ReleaseUnused();
             if (partner is not null && Waiter.WakePartner(partner, current, blocking && cases[fired].PartnerPreferred))
             {
                 Waiter self = current!.YieldCore(WaitKind.Yield);

@@ -45,11 +45,15 @@ public abstract class SelectCase
     internal abstract string DescribeWait();
 
     /// <summary>
-    /// A lock-free hint: false only if the case is not ready now, given that the caller reads it between two equal
-    /// even reads of the source's <see cref="IWaitSource.GateSequence"/> (then every field it reads is quiescent, and
-    /// it reads them with volatile reads so that they stay inside that pair). May say true for a case that is not.
+    /// A lock-free hint, for <see cref="Select.Try"/>: reads the case's state with volatile reads and returns false only
+    /// if the case is not ready in that state. The state read is one quiescent state of the source if the caller read
+    /// the same even <see cref="IWaitSource.GateSequence"/> before and after (see <see cref="SpinGate"/>). May say
+    /// true for a case that is not ready.
     /// </summary>
     internal abstract bool MaybeReadyUnlocked();
+
+    /// <summary>The source's <see cref="IWaitSource.GateSequence"/>, read through the typed source (no interface call).</summary>
+    internal abstract int GateSequenceUnlocked();
 
     /// <summary>True when executing the case now would probably not block. A hint: see <see cref="TryExecuteLocked"/>. Caller holds the gate.</summary>
     internal abstract bool IsReadyLocked();

@@ -38,6 +38,8 @@ public class SendCase<T> : SelectCase
 
     internal override bool MaybeReadyUnlocked() => Typed.MaybeSendReady();
 
+    internal override int GateSequenceUnlocked() => Typed.GateSequence;
+
     internal override bool TryExecuteLocked(out Waiter? partner) => Typed.TrySendLocked(Item, out partner);
 
     internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)

@@ -24,10 +24,10 @@ internal sealed class ReceiveOperation<T> : ReceiveCase<T>, IValueTaskSource<T>
         // The token first: a second GetResult of a consumed receive must not take the item of a later one (this node
         // is reused by the waiter's next receive). Then the item before EndWait: an external waiter goes back to its
         // pool there and may be reused at once.
-        _waiter!.ThrowIfNotCompleted(token);
+        long state = _waiter!.ThrowIfNotCompleted(token);
         T value = Value;
         Value = default!;
-        _waiter!.EndWait(token);
+        _waiter.EndCompletedWait(state);
         return value;
     }
 }

@@ -125,6 +125,8 @@ internal sealed class JoinNode : SelectCase
     // cannot vouch for "not ready" read here; the locked path decides.
     internal override bool MaybeReadyUnlocked() => true;
 
+    internal override int GateSequenceUnlocked() => Typed.Gate.Sequence;
+
     internal override bool IsReadyLocked() => !Typed.Target.IsAlive;
 
     internal override bool TryExecuteLocked(out Waiter? partner)

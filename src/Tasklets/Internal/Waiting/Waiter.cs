@@ -78,6 +78,15 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>True between a claim and the owner's resumption: a wake-up is on its way (maybe still in another thread).</summary>
     public bool IsClaimed => (Volatile.Read(ref _state) & PhaseMask) == PhaseClaimed;
 
+    /// <summary>
+    /// The phase of the current wait, from one read of the state. Readers that decide on the phase (deadlock
+    /// detection) read it once: a claim between two reads (IsClaimed, then IsParked) would look like neither.
+    /// </summary>
+    public WaitPhase Phase => (WaitPhase)(Volatile.Read(ref _state) & PhaseMask);
+
+    /// <summary>True when the current wait has a cancellation token bound: whoever holds its source may end it. Owner's scheduler thread.</summary>
+    public bool HasCancellation => _cold is { CancellationGeneration: not 0 };
+
     /// <summary>True when the wait with generation <paramref name="generation"/> can still be claimed.</summary>
     public bool IsParkedWith(long generation) => Volatile.Read(ref _state) == ((generation << 2) | PhaseParked);
 
@@ -261,14 +270,11 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool WakePartner(Waiter partner, Tasklet? current, bool preferPartner)
     {
-        if (preferPartner && current is not null && CanSwitchTo(partner, current))
-        {
-            partner.WakeFrom(current, front: true);
-            return true;
-        }
-
-        partner.WakeFrom(current, front: false);
-        return false;
+        // One WakeFrom call site: this is inlined into every send and receive, and a second copy of the wake would
+        // push the callers' async methods past the JIT's inlining budget.
+        bool switchTo = preferPartner && current is not null && CanSwitchTo(partner, current);
+        partner.WakeFrom(current, switchTo);
+        return switchTo;
     }
 
     // A switch needs the partner on the caller's scheduler, and the caller's own waiter free for the yield.
@@ -316,7 +322,22 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// a partner that won first still completes the operation with its item, and otherwise the owner sees the failure;
     /// either way the registrations are withdrawn as for any ended wait.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Commit(long generation, Tasklet? current, TimeSpan timeout, int firedIndexOnTimeout, CancellationToken cancellationToken)
+    {
+        if (timeout != Timeout.InfiniteTimeSpan || cancellationToken.CanBeCanceled)
+        {
+            CommitArmed(generation, current, timeout, firedIndexOnTimeout, cancellationToken);
+        }
+
+        // Read by Dump: diagnostics only, so a plain store.
+        if (current is not null)
+        {
+            WaitStart = current.Scheduler.CoarseNow;
+        }
+    }
+
+    private void CommitArmed(long generation, Tasklet? current, TimeSpan timeout, int firedIndexOnTimeout, CancellationToken cancellationToken)
     {
         try
         {
@@ -341,11 +362,6 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         catch (Exception e)
         {
             TryEnd(generation, -1, e, front: false);
-        }
-
-        if (current is not null)
-        {
-            WaitStart = current.Scheduler.CoarseNow;
         }
     }
 
@@ -433,9 +449,14 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// Ends the completed wait whose token is <paramref name="token"/>: withdraws registrations still queued,
     /// releases the cancellation registration, returns the waiter to idle, and throws the outcome's exception.
     /// </summary>
-    public int EndWait(short token)
+    public int EndWait(short token) => EndCompletedWait(ThrowIfNotCompleted(token));
+
+    /// <summary>
+    /// <see cref="EndWait"/> for a caller that already checked the token: <paramref name="state"/> is what
+    /// <see cref="ThrowIfNotCompleted"/> returned (the owner's thread; the state cannot change meanwhile).
+    /// </summary>
+    public int EndCompletedWait(long state)
     {
-        long state = ThrowIfNotCompleted(token);
 
         // A plain send or receive that a partner completed: its one node, the cached one, was dequeued by that
         // partner. WithdrawRegistrations would only reset the count (a cached node stays referenced); doing that
@@ -587,6 +608,15 @@ internal sealed class WaiterColdState
 internal struct RegistrationSlot
 {
     public SelectCase? Node;
+}
+
+/// <summary>The phase of a waiter's current wait (<see cref="Waiter.Phase"/>).</summary>
+internal enum WaitPhase : byte
+{
+    Idle,
+    Parked,
+    Claimed,
+    Completed,
 }
 
 /// <summary>What a waiter waits for; turned into words only when someone asks (Dump, deadlock report).</summary>
