@@ -76,58 +76,45 @@ internal sealed class ExternalWaiter : Waiter
     /// </summary>
     public void CompleteYield()
     {
-        Action<object?>? continuation;
-        object? state;
-        ExecutionContext? executionContext;
-        lock (this)
-        {
-            MarkCompleted();
-            continuation = _continuation;
-            state = _continuationState;
-            executionContext = _executionContext;
-            _continuation = null;
-            _continuationState = null;
-            _capturedContext = null;
-            _executionContext = null;
-        }
-
-        if (continuation is null)
+        Continuation taken = CompleteAndTake();
+        if (taken.Callback is null)
         {
             return; // not awaited yet: the later await completes synchronously
         }
 
-        if (executionContext is null)
+        if (taken.ExecutionContext is null)
         {
-            continuation(state);
+            taken.Callback(taken.State);
         }
         else
         {
-            ExecutionContext.Run(executionContext, s => continuation(s), state);
+            ExecutionContext.Run(taken.ExecutionContext, s => taken.Callback(s), taken.State);
         }
     }
 
     public override void Wake(bool front)
     {
-        Action<object?>? continuation;
-        object? state, context;
-        ExecutionContext? executionContext;
+        Continuation taken = CompleteAndTake();
+        if (taken.Callback is not null)
+        {
+            Dispatch(taken.Callback, taken.State, taken.Context, taken.ExecutionContext);
+        }
+    }
+
+    // Claimed -> Completed, and the stored continuation (if any) taken out, under the monitor that OnCompleted takes
+    // too: the two race when the waker is on another thread. A blocked OS thread is released.
+    private Continuation CompleteAndTake()
+    {
         lock (this)
         {
             MarkCompleted();
-            continuation = _continuation;
-            state = _continuationState;
-            context = _capturedContext;
-            executionContext = _executionContext;
+            var taken = new Continuation(_continuation, _continuationState, _capturedContext, _executionContext);
             _continuation = null;
             _continuationState = null;
             _capturedContext = null;
             _executionContext = null;
             Monitor.PulseAll(this);
-        }
-
-        if (continuation is not null)
-        {
-            Dispatch(continuation, state, context, executionContext);
+            return taken;
         }
     }
 
@@ -200,4 +187,6 @@ internal sealed class ExternalWaiter : Waiter
                 break;
         }
     }
+
+    private readonly record struct Continuation(Action<object?>? Callback, object? State, object? Context, ExecutionContext? ExecutionContext);
 }
