@@ -672,24 +672,24 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         _receivers.Enqueue(node);
     }
 
-    void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
+    void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
     {
         using (new GateScope(ref _gate))
         {
-            RemoveIfQueuedLocked(node);
+            RemoveIfRegisteredLocked(node, waiter, generation);
             foreach (RegistrationSlot slot in others)
             {
                 if (slot.Node is { } other && ReferenceEquals(other.Source, this))
                 {
-                    RemoveIfQueuedLocked(other);
+                    RemoveIfRegisteredLocked(other, waiter, generation);
                 }
             }
         }
     }
 
-    private void RemoveIfQueuedLocked(SelectCase node)
+    private void RemoveIfRegisteredLocked(SelectCase node, Waiter waiter, long generation)
     {
-        if (node._queued)
+        if (node._queued && ReferenceEquals(node._waiter, waiter) && node._generation == generation)
         {
             if (node is SendCase<T>)
             {

@@ -108,7 +108,7 @@ public partial class Tasklet
                 return TaskletState.Created;
             }
 
-            return _waiter.IsParked || _inForeignWait ? TaskletState.Blocked : TaskletState.Runnable;
+            return _waiter.IsParked || _inForeignWait || HasExternalWaits ? TaskletState.Blocked : TaskletState.Runnable;
         }
     }
 
@@ -480,14 +480,16 @@ public partial class Tasklet
     }
 
     /// <summary>
-    /// Ends the wait the tasklet is blocked in with its pending interrupt: its own waiter's, and those it parked on
-    /// external waiters while its own was busy. Scheduler thread only.
+    /// Ends the wait the tasklet is blocked in with its pending interrupt: the awaited one first (its own waiter's,
+    /// or one it parked on an external waiter while its own was busy with a stored operation); a kill then also ends
+    /// the stored operations, so that awaiting one later cannot block a dying tasklet. Scheduler thread only.
     /// </summary>
     /// <remarks>
-    /// Decided before the claim: a claim must be followed by an outcome, so the exception is known to exist before
-    /// the wait is claimed (a timeout whose scope was left meanwhile claims nothing, and the wait goes on). The
-    /// claim is the only race: a partner on another thread may win it, and then the interrupt stays pending for the
-    /// next blocking point.
+    /// Decided before each claim: a claim must be followed by an outcome, so the exception is known to exist before
+    /// the wait is claimed (a timeout whose scope was left meanwhile claims nothing, and the wait goes on; a throw is
+    /// raised once, at the awaited wait). The claim is the only race: a partner on another thread may win it, and
+    /// then the interrupt stays pending for the next blocking point. A timeout or a throw leaves stored operations
+    /// alone: they were begun, and may be awaited, outside whatever raised them.
     /// </remarks>
     private void WakeWithInterrupt()
     {
@@ -497,7 +499,16 @@ public partial class Tasklet
             return;
         }
 
-        if (_waiter.TryClaimCurrent())
+        EndWaitsWithInterrupt(awaited: true);
+        if ((_interrupts & InterruptKill) != 0)
+        {
+            EndWaitsWithInterrupt(awaited: false);
+        }
+    }
+
+    private void EndWaitsWithInterrupt(bool awaited)
+    {
+        if (_waiter.HasContinuation == awaited && HasRaisableInterrupt() && _waiter.TryClaimCurrent())
         {
             _waiter.SetOutcome(-1, TakeInterrupt());
             _waiter.Wake(front: true);
@@ -520,7 +531,7 @@ public partial class Tasklet
                     break; // a throw is raised once
                 }
 
-                if (waiter.TryClaimCurrent())
+                if (waiter.HasContinuation == awaited && waiter.TryClaimCurrent())
                 {
                     waiter.SetOutcome(-1, TakeInterrupt());
                     waiter.NextClaimed = claimed;
@@ -536,6 +547,73 @@ public partial class Tasklet
             claimed.Wake(front: true); // outside the lock: it dispatches the continuation
             claimed = next;
         }
+    }
+
+    /// <summary>
+    /// True when the tasklet is suspended on a library wait: one it awaits (a continuation is stored) that has not
+    /// been resumed yet, on its own waiter or on an external one. Otherwise, after a step, it awaits something
+    /// foreign (or nothing: it finished). Scheduler thread only.
+    /// </summary>
+    internal bool IsInLibraryWait
+    {
+        get
+        {
+            if (IsAwaitedLibraryWait(_waiter))
+            {
+                return true;
+            }
+
+            if (_cold?.ExternalWaits is not { } waits)
+            {
+                return false;
+            }
+
+            lock (waits)
+            {
+                foreach (ExternalWaiter waiter in waits)
+                {
+                    if (IsAwaitedLibraryWait(waiter))
+                    {
+                        return true;
+                    }
+                }
+            }
+
+            return false;
+        }
+    }
+
+    private static bool IsAwaitedLibraryWait(Waiter waiter)
+        => waiter.Phase is WaitPhase.Parked or WaitPhase.Claimed && waiter.HasContinuation;
+
+    /// <summary>
+    /// Calls <paramref name="check"/> on every wait the tasklet awaits, its own waiter's and the external ones, until
+    /// one returns true (deadlock detection). Scheduler thread only.
+    /// </summary>
+    internal bool AnyAwaitedWait(Func<Waiter, bool> check)
+    {
+        if (check(_waiter))
+        {
+            return true;
+        }
+
+        if (_cold?.ExternalWaits is not { } waits)
+        {
+            return false;
+        }
+
+        lock (waits)
+        {
+            foreach (ExternalWaiter waiter in waits)
+            {
+                if (check(waiter))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
     }
 
     /// <summary>True while the tasklet has a wait on an external waiter (deadlock detection treats it as external).</summary>

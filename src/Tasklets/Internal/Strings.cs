@@ -59,6 +59,9 @@ internal static class Strings
 
     public static string ReceiveOnClosed(string channel) => $"Cannot receive from {channel}: it is closed and drained.";
 
+    public static string AwaitedByAnother(Tasklet tasklet) =>
+        $"An operation of tasklet {tasklet.Id} '{tasklet.Name}' was awaited outside that tasklet (by another tasklet or thread). Await each library ValueTask in the tasklet that started it; to hand a result to other code, await it there and pass the value (or use AsTask() inside the tasklet).";
+
     public static string ThrowToDead(Tasklet tasklet) => $"Cannot throw to tasklet {tasklet.Id} '{tasklet.Name}': it is dead.";
 
     public static string ResultNotAvailable(Tasklet tasklet) =>

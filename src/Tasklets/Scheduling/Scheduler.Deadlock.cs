@@ -61,51 +61,58 @@ public sealed partial class Scheduler
     }
 
     /// <summary>
-    /// True if a wake-up is in flight (a claimed wait), or a parked tasklet waits on a primitive that a party outside
-    /// the tracked schedulers can reach.
+    /// True if a wake-up is in flight (a claimed wait), or a tasklet awaits a wait that a party outside the tracked
+    /// schedulers may end.
     /// </summary>
     private bool AnyExternalWait()
     {
         for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
         {
-            Waiter waiter = t._waiter;
-            WaitPhase phase = waiter.Phase; // once: see Waiter.Phase
-            if (phase == WaitPhase.Claimed)
+            if (t.AnyAwaitedWait(s_mayBeEndedFromOutside))
             {
-                // Claimed by a partner on another thread whose wake-up has not reached the inbox yet: it will.
                 return true;
             }
+        }
 
-            if (t.HasExternalWaits)
+        return false;
+    }
+
+    private static readonly Func<Waiter, bool> s_mayBeEndedFromOutside = MayBeEndedFromOutside;
+
+    /// <summary>
+    /// True when a party the deadlock detector does not see may end <paramref name="waiter"/>'s wait, or already has.
+    /// Only awaited waits count: ending a stored operation nobody awaits wakes nobody.
+    /// </summary>
+    private static bool MayBeEndedFromOutside(Waiter waiter)
+    {
+        WaitPhase phase = waiter.Phase; // once: see Waiter.Phase
+        if (phase == WaitPhase.Claimed)
+        {
+            // Claimed by a partner on another thread whose wake-up has not reached the inbox yet: it will.
+            return true;
+        }
+
+        if (phase != WaitPhase.Parked || !waiter.HasContinuation)
+        {
+            return false;
+        }
+
+        if (waiter.HasCancellation)
+        {
+            // Whoever holds the token's source may cancel the wait; nothing says it will not.
+            return true;
+        }
+
+        // A claim from now on comes from a party this loop would call external (another thread's partner on an
+        // external source, a cancellation), or from a tasklet of another tracked scheduler, which is then not
+        // stuck, or posts to this inbox before it is: either way no deadlock is declared on a wait in flight.
+        // Each source says whether a party outside the tracked schedulers can end a wait on it.
+        for (int i = 0; i < waiter.RegistrationCount; i++)
+        {
+            SelectCase? node = waiter.RegistrationAt(i);
+            if (node is not null && node.Source.IsExternal)
             {
-                // Parked on an external waiter (its own was busy with a stored operation): the scheduler does not
-                // look into those waits, so it does not claim that nothing can end them.
                 return true;
-            }
-
-            if (phase != WaitPhase.Parked)
-            {
-                continue;
-            }
-
-            if (waiter.HasCancellation)
-            {
-                // Whoever holds the token's source may cancel the wait; nothing says it will not.
-                return true;
-            }
-
-            // A claim from now on comes from a party this loop would call external (another thread's partner on an
-            // external source, a cancellation), or from a tasklet of another tracked scheduler, which is then not
-            // stuck, or posts to this inbox before it is: either way no deadlock is declared on a wait in flight.
-
-            // Each source says whether a party outside the tracked schedulers can end a wait on it.
-            for (int i = 0; i < waiter.RegistrationCount; i++)
-            {
-                SelectCase? node = waiter.RegistrationAt(i);
-                if (node is not null && node.Source.IsExternal)
-                {
-                    return true;
-                }
             }
         }
 

@@ -575,9 +575,10 @@ public sealed partial class Scheduler : IDisposable
         {
             FinishTasklet(tasklet, task);
         }
-        else if (tasklet._waiter.IsIdle && !tasklet._inForeignWait)
+        else if (!tasklet._inForeignWait && !tasklet.IsInLibraryWait)
         {
-            // Not parked on a library wait and not finished: it awaits a foreign awaitable.
+            // Not finished and not suspended on a library wait it awaits: it awaits a foreign awaitable (a stored
+            // library operation it does not await may keep its own waiter busy meanwhile).
             tasklet._inForeignWait = true;
             _foreignWaits++;
             tasklet.WatchForEscape();

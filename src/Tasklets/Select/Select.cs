@@ -73,7 +73,17 @@ public static class Select
     {
         if (cases.Length <= StackLimit && NothingReadyUnlocked(cases))
         {
-            Tasklet.CurrentOrNull?.ThrowIfInterrupted();
+            Tasklet? current = Tasklet.CurrentOrNull;
+            current?.ThrowIfInterrupted();
+            if (current is null || !current.Scheduler.IsTrackedForDeadlock)
+            {
+                // A party outside the tracked tasklets polled these sources: a wait on them is not a deadlock.
+                foreach (SelectCase c in cases)
+                {
+                    c.Source.MarkUsedBy(current);
+                }
+            }
+
             return -1;
         }
 
@@ -101,21 +111,31 @@ public static class Select
             return true;
         }
 
-        // Cases on one source (the usual shape): one sequence read before and one after all of them.
+        // Anything Core would refuse (a null case, the same case twice, a case in use) goes there, so that the
+        // answer does not depend on whether something is ready.
         SelectCase? first = cases[0];
-        if (first is null)
+        if (first is null || first.IsInUse)
         {
-            return false; // Core throws the ArgumentException
+            return false;
         }
 
+        // Cases on one source (the usual shape): one sequence read before and one after all of them.
         IWaitSource source = first.Source;
         bool single = true;
         for (int i = 1; i < cases.Length; i++)
         {
             SelectCase? c = cases[i];
-            if (c is null)
+            if (c is null || c.IsInUse)
             {
                 return false;
+            }
+
+            for (int j = 0; j < i; j++)
+            {
+                if (ReferenceEquals(cases[j], c))
+                {
+                    return false;
+                }
             }
 
             single &= ReferenceEquals(c.Source, source);
@@ -213,10 +233,11 @@ public static class Select
 
         try
         {
-            // Exact under the locks: a case node is queued only under its source's lock.
+            // Exact under the locks: a case is registered, and unlinked, only under its source's lock. A case whose
+            // select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
             for (int i = 0; i < cases.Length; i++)
             {
-                if (cases[i]._queued)
+                if (cases[i].IsInUse)
                 {
                     ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
                 }

@@ -28,6 +28,13 @@ public abstract class SelectCase
     {
     }
 
+    /// <summary>
+    /// True while a select that registered this case has not finished: the case is queued, or its wait was ended (a
+    /// partner may have written the outcome into it) and its owner has not consumed it yet. Exact under the source's
+    /// gate (the registration fields are written under it); a hint elsewhere.
+    /// </summary>
+    internal bool IsInUse => Volatile.Read(ref _queued) || (_waiter is { } waiter && waiter.IsInWait(_generation));
+
     /// <summary>The source this case operates on.</summary>
     internal IWaitSource Source => _source!;
 

@@ -72,10 +72,13 @@ internal sealed class ChannelEnumerator<T> : IAsyncEnumerator<T>, IValueTaskSour
 
     public ValueTask DisposeAsync() => default;
 
-    public ValueTaskSourceStatus GetStatus(short token) => _pending!._waiter!.GetStatus(token);
+    public ValueTaskSourceStatus GetStatus(short token) => Pending._waiter!.GetStatus(token);
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        => _pending!._waiter!.OnCompleted(continuation, state, token, flags);
+        => Pending._waiter!.OnCompleted(continuation, state, token, flags);
+
+    // The node of the MoveNextAsync in progress; none once its result was taken (awaiting it again is stale).
+    private ReceiveCase<T> Pending => _pending ?? throw new InvalidOperationException(Strings.StaleAwait);
 
     public bool GetResult(short token)
     {

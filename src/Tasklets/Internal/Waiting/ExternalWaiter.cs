@@ -55,6 +55,9 @@ internal sealed class ExternalWaiter : Waiter
         return waiter;
     }
 
+    /// <inheritdoc/>
+    public override bool HasContinuation => Volatile.Read(ref _continuation) is not null;
+
     /// <summary>Null: the wake-up goes through the captured context even when a tasklet parked here.</summary>
     public override Tasklet? Owner => null;
 

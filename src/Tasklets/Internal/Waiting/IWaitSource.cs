@@ -32,10 +32,11 @@ internal interface IWaitSource
 
     /// <summary>
     /// Removes <paramref name="node"/> and those of <paramref name="others"/> that belong to this source, where still
-    /// queued, under one acquisition of the gate. Nodes of other sources are left alone. Called by the owner of the
-    /// wait after it ended.
+    /// queued for the wait <paramref name="generation"/> of <paramref name="waiter"/>, under one acquisition of the
+    /// gate. Nodes of other sources, and nodes registered for another wait since, are left alone. Called by the owner
+    /// of the wait after it ended.
     /// </summary>
-    void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others);
+    void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation);
 
     /// <summary>"channel 'results' (unbuffered, 0 buffered)": for Dump and deadlock reports.</summary>
     string Describe();

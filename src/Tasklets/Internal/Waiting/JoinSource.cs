@@ -90,22 +90,26 @@ internal sealed class JoinSource : IWaitSource
         return any;
     }
 
-    public void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others)
+    public void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
     {
         using (new GateScope(ref Gate))
         {
-            if (node._queued)
-            {
-                _joiners.Remove(node);
-            }
-
+            RemoveIfRegisteredLocked(node, waiter, generation);
             foreach (RegistrationSlot slot in others)
             {
-                if (slot.Node is { _queued: true } other && ReferenceEquals(other.Source, this))
+                if (slot.Node is { } other && ReferenceEquals(other.Source, this))
                 {
-                    _joiners.Remove(other);
+                    RemoveIfRegisteredLocked(other, waiter, generation);
                 }
             }
+        }
+    }
+
+    private void RemoveIfRegisteredLocked(SelectCase node, Waiter waiter, long generation)
+    {
+        if (node._queued && ReferenceEquals(node._waiter, waiter) && node._generation == generation)
+        {
+            _joiners.Remove(node);
         }
     }
 

@@ -33,6 +33,9 @@ internal sealed class TaskletWaiter : Waiter
 
     public override Tasklet Owner => _tasklet;
 
+    /// <inheritdoc/>
+    public override bool HasContinuation => _continuationState is not null; // scheduler thread: written there only
+
     public override void Wake(bool front) => _tasklet.Scheduler.MakeReady(_tasklet, front);
 
     /// <summary><see cref="Waiter.WakeFrom"/> for a tasklet: a waker on the same scheduler queues it without a thread check.</summary>
@@ -74,6 +77,14 @@ internal sealed class TaskletWaiter : Waiter
 
     public override void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
+        // Only the tasklet itself may await its operations: the continuation is stored without synchronisation
+        // because it is stored and resumed on the scheduler's thread (see the remarks). Awaited by another tasklet or
+        // thread, it could be lost, or run as the wrong tasklet. Checked in Release too.
+        if (!ReferenceEquals(Scheduler.CurrentOrNull?.RunningTasklet, _tasklet))
+        {
+            ThrowHelper.ThrowInvalidOperation(Strings.AwaitedByAnother(_tasklet));
+        }
+
         // The context flag is ignored on purpose: a tasklet always resumes on its own scheduler.
         if (GetStatus(token) != ValueTaskSourceStatus.Pending)
         {

@@ -94,7 +94,9 @@ internal struct WaitQueue
 
         node._prev = null;
         node._next = null;
-        node._queued = false;
+        // Release: every read of the node before this line (DequeueAndClaim's registration) stays before it, since
+        // an owner that reads false here (Waiter.EndWait, with an acquire read) may reuse the node at once.
+        Volatile.Write(ref node._queued, false);
     }
 
     /// <summary>
@@ -113,8 +115,13 @@ internal struct WaitQueue
         SelectCase? node;
         while ((node = _first) is not null)
         {
+            // The registration is read before the node is unlinked: once it is unlinked, the owner of a wait that
+            // someone else ended may take it back and reuse it for its next operation, so after Remove nothing may
+            // touch the node unless this claim (of the generation read here) wins.
+            Waiter waiter = node._waiter!;
+            long generation = node._generation;
             Remove(node);
-            if (node._waiter!.TryClaim(node._generation))
+            if (waiter.TryClaim(generation))
             {
                 return node;
             }

@@ -87,8 +87,18 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>True when the current wait has a cancellation token bound: whoever holds its source may end it. Owner's scheduler thread.</summary>
     public bool HasCancellation => _cold is { CancellationGeneration: not 0 };
 
+    /// <summary>True from the begin of wait <paramref name="generation"/> until its owner consumed its outcome.</summary>
+    public bool IsInWait(long generation)
+    {
+        long state = Volatile.Read(ref _state);
+        return state >> 2 == generation && (state & PhaseMask) != PhaseIdle;
+    }
+
     /// <summary>True when the wait with generation <paramref name="generation"/> can still be claimed.</summary>
     public bool IsParkedWith(long generation) => Volatile.Read(ref _state) == ((generation << 2) | PhaseParked);
+
+    /// <summary>True while a continuation is stored: the owner awaits the current wait and has not been resumed.</summary>
+    public abstract bool HasContinuation { get; }
 
     /// <summary>The tasklet that owns this waiter, or null for a waiter of plain async code or an OS thread.</summary>
     public abstract Tasklet? Owner { get; }
@@ -461,7 +471,9 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         // A plain send or receive that a partner completed: its one node, the cached one, was dequeued by that
         // partner. WithdrawRegistrations would only reset the count (a cached node stays referenced); doing that
         // here keeps the common case out of the call.
-        if (_registrationCount == 1 && ReferenceEquals(_registration0, _node0) && !_node0!._queued)
+        // Acquire read of _queued: pairs with the release store in WaitQueue.Remove, after which the partner that
+        // unlinked the node no longer touches it (unless its claim won, and then it woke us after writing).
+        if (_registrationCount == 1 && ReferenceEquals(_registration0, _node0) && !Volatile.Read(ref _node0!._queued))
         {
             _registrationCount = 0;
         }
@@ -524,17 +536,21 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         int more = _registrationCount - 1;
         _registrationCount = 0;
         Span<RegistrationSlot> rest = more == 0 ? default : _cold!.MoreRegistrations.AsSpan(0, more);
-        if (first._queued)
+        // Each source removes only nodes still registered for this wait (this waiter, this generation): a node read as
+        // queued here may have been unlinked and queued again by another wait since (a case reused too early is
+        // refused by Select, but the withdraw does not rely on that).
+        long generation = Generation;
+        if (Volatile.Read(ref first._queued))
         {
-            first.Source.WithdrawAll(first, rest);
+            first.Source.WithdrawAll(first, rest, this, generation);
         }
 
         for (int i = 0; i < rest.Length; i++)
         {
             SelectCase? node = rest[i].Node;
-            if (node is not null && node._queued)
+            if (node is not null && Volatile.Read(ref node._queued))
             {
-                node.Source.WithdrawAll(node, rest[(i + 1)..]);
+                node.Source.WithdrawAll(node, rest[(i + 1)..], this, generation);
             }
         }
 
