@@ -508,7 +508,7 @@ public partial class Tasklet
 
     private void EndWaitsWithInterrupt(bool awaited)
     {
-        if (_waiter.HasContinuation == awaited && HasRaisableInterrupt() && _waiter.TryClaimCurrent())
+        if (_waiter.IsAwaited == awaited && HasRaisableInterrupt() && _waiter.TryClaimCurrent())
         {
             _waiter.SetOutcome(-1, TakeInterrupt());
             _waiter.Wake(front: true);
@@ -531,7 +531,7 @@ public partial class Tasklet
                     break; // a throw is raised once
                 }
 
-                if (waiter.HasContinuation == awaited && waiter.TryClaimCurrent())
+                if (waiter.IsAwaited == awaited && waiter.TryClaimCurrent())
                 {
                     waiter.SetOutcome(-1, TakeInterrupt());
                     waiter.NextClaimed = claimed;
@@ -584,7 +584,7 @@ public partial class Tasklet
     }
 
     private static bool IsAwaitedLibraryWait(Waiter waiter)
-        => waiter.Phase is WaitPhase.Parked or WaitPhase.Claimed && waiter.HasContinuation;
+        => waiter.Phase is WaitPhase.Parked or WaitPhase.Claimed && waiter.IsAwaited;
 
     /// <summary>
     /// Calls <paramref name="check"/> on every wait the tasklet awaits, its own waiter's and the external ones, until

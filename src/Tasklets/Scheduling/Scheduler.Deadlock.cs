@@ -86,13 +86,15 @@ public sealed partial class Scheduler
     private static bool MayBeEndedFromOutside(Waiter waiter)
     {
         WaitPhase phase = waiter.Phase; // once: see Waiter.Phase
-        if (phase == WaitPhase.Claimed)
+        if (phase == WaitPhase.Claimed || (phase == WaitPhase.Completed && waiter is ExternalWaiter))
         {
-            // Claimed by a partner on another thread whose wake-up has not reached the inbox yet: it will.
+            // Claimed by a partner on another thread whose wake-up has not reached the inbox yet: it will. An
+            // external waiter is Completed by its wake, before it dispatches the continuation to the tasklet's
+            // context: that post is on its way too.
             return true;
         }
 
-        if (phase != WaitPhase.Parked || !waiter.HasContinuation)
+        if (phase != WaitPhase.Parked || !waiter.IsAwaited)
         {
             return false;
         }

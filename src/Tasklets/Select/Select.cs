@@ -324,6 +324,14 @@ public static class Select
             {
                 Waiter self = current!.YieldCore(WaitKind.Yield);
                 self.SetOutcome(fired, null);
+                // The fired case belongs to this select until the yield's result is consumed: a select that runs
+                // meanwhile (the partner, switched to first) must find it in use, or it would overwrite its Value.
+                SelectCase firedCase = cases[fired];
+                IWaitSource source = firedCase.Source;
+                source.EnterGate();
+                firedCase._waiter = self;
+                firedCase._generation = self.Generation;
+                source.ExitGate();
                 return self.AsValueTaskOfInt();
             }
 

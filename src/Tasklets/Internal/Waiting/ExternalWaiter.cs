@@ -56,7 +56,7 @@ internal sealed class ExternalWaiter : Waiter
     }
 
     /// <inheritdoc/>
-    public override bool HasContinuation => Volatile.Read(ref _continuation) is not null;
+    public override bool IsAwaited => ReferenceEquals(Volatile.Read(ref _continuation), AsyncMethodContinuation.Delegate);
 
     /// <summary>Null: the wake-up goes through the captured context even when a tasklet parked here.</summary>
     public override Tasklet? Owner => null;
@@ -136,7 +136,12 @@ internal sealed class ExternalWaiter : Waiter
     public override void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         object? context = null;
-        if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0)
+        if (_tasklet is { } tasklet)
+        {
+            // A tasklet always resumes on its scheduler, as on its own waiter (which ignores ConfigureAwait(false)).
+            context = tasklet._waiter;
+        }
+        else if ((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0)
         {
             SynchronizationContext? sc = SynchronizationContext.Current;
             if (sc is not null && sc.GetType() != typeof(SynchronizationContext))

@@ -34,7 +34,7 @@ internal sealed class TaskletWaiter : Waiter
     public override Tasklet Owner => _tasklet;
 
     /// <inheritdoc/>
-    public override bool HasContinuation => _continuationState is not null; // scheduler thread: written there only
+    public override bool IsAwaited => _continuationState is not null && ColdOrNull?.OtherContinuation is null; // scheduler thread
 
     public override void Wake(bool front) => _tasklet.Scheduler.MakeReady(_tasklet, front);
 
@@ -82,7 +82,8 @@ internal sealed class TaskletWaiter : Waiter
         // thread, it could be lost, or run as the wrong tasklet. Checked in Release too.
         if (!ReferenceEquals(Scheduler.CurrentOrNull?.RunningTasklet, _tasklet))
         {
-            ThrowHelper.ThrowInvalidOperation(Strings.AwaitedByAnother(_tasklet));
+            AwaitedElsewhere(continuation, state, token, flags);
+            return;
         }
 
         // The context flag is ignored on purpose: a tasklet always resumes on its own scheduler.
@@ -98,6 +99,24 @@ internal sealed class TaskletWaiter : Waiter
         }
 
         _continuationState = state ?? s_nullState;
+    }
+
+    // An await outside the tasklet. Throwing from OnCompleted would surface on the thread pool (the async-method
+    // builder rethrows it there) and end the process; so the awaiter is resumed at once (through its own context,
+    // another tasklet's for instance, or the thread pool), and its GetResult throws (Waiter.ThrowIfNotCompleted),
+    // leaving the wait to its tasklet.
+    private void AwaitedElsewhere(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+    {
+        MarkAwaitedElsewhere(token);
+        SynchronizationContext? context = (flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0 ? SynchronizationContext.Current : null;
+        if (context is not null && context.GetType() != typeof(SynchronizationContext))
+        {
+            context.Post(static s => { var (c, st) = ((Action<object?>, object?))s!; c(st); }, (continuation, state));
+        }
+        else
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(continuation, state, preferLocal: false);
+        }
     }
 
     // Kept out of OnCompleted: a lambda capturing its parameters would allocate its closure on every call.

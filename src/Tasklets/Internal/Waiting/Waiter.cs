@@ -97,8 +97,12 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>True when the wait with generation <paramref name="generation"/> can still be claimed.</summary>
     public bool IsParkedWith(long generation) => Volatile.Read(ref _state) == ((generation << 2) | PhaseParked);
 
-    /// <summary>True while a continuation is stored: the owner awaits the current wait and has not been resumed.</summary>
-    public abstract bool HasContinuation { get; }
+    /// <summary>
+    /// True while an async method awaits the current wait (its continuation, the runtime's async-method delegate, is
+    /// stored) and has not been resumed. Other continuations (<c>AsTask()</c>, custom awaiters) do not count: code
+    /// behind them is foreign to the scheduler, so deadlock detection and interrupts treat such a wait as stored.
+    /// </summary>
+    public abstract bool IsAwaited { get; }
 
     /// <summary>The tasklet that owns this waiter, or null for a waiter of plain async code or an OS thread.</summary>
     public abstract Tasklet? Owner { get; }
@@ -512,6 +516,12 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// </summary>
     public long ThrowIfNotCompleted(short token)
     {
+        // One static read on the hot path: awaits outside their tasklet are rare misuse, recorded in a side table.
+        if (Volatile.Read(ref s_awaitedElsewhereCount) != 0)
+        {
+            ThrowIfAwaitedElsewhere(token);
+        }
+
         long state = Volatile.Read(ref _state);
         if ((short)(state >> 2) != token || (state & PhaseMask) != PhaseCompleted)
         {
@@ -519,6 +529,28 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
         }
 
         return state;
+    }
+
+    // Awaits of a tasklet's operation from outside that tasklet whose GetResult is still to come (TaskletWaiter).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Waiter, short), Tasklet?> s_awaitedElsewhere = new();
+    private static int s_awaitedElsewhereCount;
+
+    /// <summary>Records that the wait with <paramref name="token"/> was awaited outside its tasklet: its GetResult throws.</summary>
+    private protected void MarkAwaitedElsewhere(short token)
+    {
+        if (s_awaitedElsewhere.TryAdd((this, token), Owner))
+        {
+            Interlocked.Increment(ref s_awaitedElsewhereCount);
+        }
+    }
+
+    private void ThrowIfAwaitedElsewhere(short token)
+    {
+        if (s_awaitedElsewhere.TryRemove((this, token), out Tasklet? owner))
+        {
+            Interlocked.Decrement(ref s_awaitedElsewhereCount);
+            ThrowHelper.ThrowInvalidOperation(Strings.AwaitedByAnother(owner!));
+        }
     }
 
     // Read after resumption: the partner that dequeued a node published _queued = false under the channel lock
