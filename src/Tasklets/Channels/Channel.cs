@@ -673,33 +673,18 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     }
 
     void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
-    {
-        using (new GateScope(ref _gate))
-        {
-            RemoveIfRegisteredLocked(node, waiter, generation);
-            foreach (RegistrationSlot slot in others)
-            {
-                if (slot.Node is { } other && ReferenceEquals(other.Source, this))
-                {
-                    RemoveIfRegisteredLocked(other, waiter, generation);
-                }
-            }
-        }
-    }
+        => WaitSources.WithdrawAll(this, node, others, waiter, generation);
 
-    private void RemoveIfRegisteredLocked(SelectCase node, Waiter waiter, long generation)
+    void IWaitSource.RemoveLocked(SelectCase node)
     {
-        if (node._queued && ReferenceEquals(node._waiter, waiter) && node._generation == generation)
+        if (node is SendCase<T>)
         {
-            if (node is SendCase<T>)
-            {
-                _senders.Remove(node);
-                DropItem(node); // a send that ended without delivering (kill, timeout, cancellation)
-            }
-            else
-            {
-                _receivers.Remove(node);
-            }
+            _senders.Remove(node);
+            DropItem(node); // a send that ended without delivering (kill, timeout, cancellation)
+        }
+        else
+        {
+            _receivers.Remove(node);
         }
     }
 

@@ -554,34 +554,9 @@ public partial class Tasklet
     /// been resumed yet, on its own waiter or on an external one. Otherwise, after a step, it awaits something
     /// foreign (or nothing: it finished). Scheduler thread only.
     /// </summary>
-    internal bool IsInLibraryWait
-    {
-        get
-        {
-            if (IsAwaitedLibraryWait(_waiter))
-            {
-                return true;
-            }
+    internal bool IsInLibraryWait => AnyAwaitedWait(s_isAwaitedLibraryWait);
 
-            if (_cold?.ExternalWaits is not { } waits)
-            {
-                return false;
-            }
-
-            lock (waits)
-            {
-                foreach (ExternalWaiter waiter in waits)
-                {
-                    if (IsAwaitedLibraryWait(waiter))
-                    {
-                        return true;
-                    }
-                }
-            }
-
-            return false;
-        }
-    }
+    private static readonly Func<Waiter, bool> s_isAwaitedLibraryWait = IsAwaitedLibraryWait;
 
     private static bool IsAwaitedLibraryWait(Waiter waiter)
         => waiter.Phase is WaitPhase.Parked or WaitPhase.Claimed && waiter.IsAwaited;

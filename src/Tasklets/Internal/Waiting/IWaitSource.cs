@@ -40,6 +40,47 @@ internal interface IWaitSource
 
     /// <summary>"channel 'results' (unbuffered, 0 buffered)": for Dump and deadlock reports.</summary>
     string Describe();
+
+    /// <summary>Unlinks a queued registration of this source. Caller holds the gate (<see cref="WaitSources.WithdrawAll"/>).</summary>
+    void RemoveLocked(SelectCase node);
+}
+
+/// <summary>What every wait source does the same way.</summary>
+internal static class WaitSources
+{
+    /// <summary>
+    /// <see cref="IWaitSource.WithdrawAll"/> for any source: under one acquisition of its gate, unlinks
+    /// <paramref name="node"/> and those of <paramref name="others"/> on this source that are still registered for
+    /// the wait <paramref name="generation"/> of <paramref name="waiter"/> (a node unlinked by a partner and queued
+    /// again by another wait since is left alone).
+    /// </summary>
+    public static void WithdrawAll(IWaitSource source, SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
+    {
+        source.EnterGate();
+        try
+        {
+            RemoveIfRegistered(source, node, waiter, generation);
+            foreach (RegistrationSlot slot in others)
+            {
+                if (slot.Node is { } other && ReferenceEquals(other.Source, source))
+                {
+                    RemoveIfRegistered(source, other, waiter, generation);
+                }
+            }
+        }
+        finally
+        {
+            source.ExitGate();
+        }
+    }
+
+    private static void RemoveIfRegistered(IWaitSource source, SelectCase node, Waiter waiter, long generation)
+    {
+        if (node._queued && ReferenceEquals(node._waiter, waiter) && node._generation == generation)
+        {
+            source.RemoveLocked(node);
+        }
+    }
 }
 
 /// <summary>Ids of wait sources: one counter for every kind and item type, so that any two sources order strictly.</summary>

@@ -91,27 +91,9 @@ internal sealed class JoinSource : IWaitSource
     }
 
     public void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
-    {
-        using (new GateScope(ref Gate))
-        {
-            RemoveIfRegisteredLocked(node, waiter, generation);
-            foreach (RegistrationSlot slot in others)
-            {
-                if (slot.Node is { } other && ReferenceEquals(other.Source, this))
-                {
-                    RemoveIfRegisteredLocked(other, waiter, generation);
-                }
-            }
-        }
-    }
+        => WaitSources.WithdrawAll(this, node, others, waiter, generation);
 
-    private void RemoveIfRegisteredLocked(SelectCase node, Waiter waiter, long generation)
-    {
-        if (node._queued && ReferenceEquals(node._waiter, waiter) && node._generation == generation)
-        {
-            _joiners.Remove(node);
-        }
-    }
+    void IWaitSource.RemoveLocked(SelectCase node) => _joiners.Remove(node);
 
     public string Describe() => $"tasklet {_target.Id} '{_target.Name}'";
 }
