@@ -1,13 +1,14 @@
 using Tasklets.Tests.Infrastructure;
 using Xunit;
 
-namespace Tasklets.Tests.Review2;
+namespace Tasklets.Tests.Regression;
 
 /// <summary>
-/// Second adversarial review (after 37b8eb5). Each test asserts documented behaviour and fails on the reviewed tree.
+/// Regressions from the second adversarial review of the waiter layer (issue "Nothing is lost, proven"). Each test
+/// states the documented behaviour and failed on the tree that review read; the commit that fixed it names the test.
 /// </summary>
 [Collection(NonParallel.Name)] // deadlock detection is process-wide
-public class Review2FindingsTests
+public class WaiterSecondReviewRegressionTests
 {
     private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(30);
 

@@ -1,13 +1,14 @@
 using Tasklets.Tests.Infrastructure;
 using Xunit;
 
-namespace Tasklets.Tests.Review;
+namespace Tasklets.Tests.Regression;
 
 /// <summary>
-/// Adversarial review of the waiter layer. Each test asserts the documented behaviour and fails on the reviewed tree.
+/// Regressions from the first adversarial review of the waiter layer (issue "Nothing is lost, proven"). Each test
+/// states the documented behaviour and failed on the tree that review read; the commit that fixed it names the test.
 /// </summary>
 [Collection(NonParallel.Name)] // deadlock detection is process-wide
-public class ReviewFindingsTests
+public class WaiterReviewRegressionTests
 {
     private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(30);
 
