@@ -101,6 +101,11 @@ public partial class Tasklet
         Cold.Exception = exception; // before Dead: readers of Dead read the exception after it
         _body = null;
         EndLife(exception);
+        if (exception is TaskletExitException)
+        {
+            CancelOnKill();
+        }
+
         return true;
     }
 

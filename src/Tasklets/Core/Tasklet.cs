@@ -118,6 +118,44 @@ public partial class Tasklet
     /// <summary>The exception the tasklet ended with, once dead: its failure, or a <see cref="TaskletExitException"/> if it was killed.</summary>
     public Exception? Exception => Volatile.Read(ref _lifecycle) >= LifeEnding ? _cold?.Exception : null;
 
+    /// <summary>
+    /// A token cancelled when this tasklet is killed, so that foreign awaits can be made killable:
+    /// <c>await http.GetAsync(url, Tasklet.Current!.CancellationToken)</c>. Created on first use (a tasklet that never
+    /// asks pays nothing); any thread may read it.
+    /// </summary>
+    /// <remarks>
+    /// Only a kill cancels it, not a timeout scope: a scope ends, and a cancelled token cannot be reset. Its callbacks
+    /// run on the thread pool, never on the scheduler's thread. A tasklet that was killed and ends with the
+    /// <see cref="OperationCanceledException"/> of this token ends killed (<see cref="TaskletExitException"/>), not
+    /// failed.
+    /// </remarks>
+    public CancellationToken CancellationToken
+    {
+        get
+        {
+            TaskletColdState cold = Cold;
+            CancellationTokenSource? source = Volatile.Read(ref cold.KillSource);
+            if (source is null)
+            {
+                var created = new CancellationTokenSource();
+                source = Interlocked.CompareExchange(ref cold.KillSource, created, null) ?? created;
+                if (!ReferenceEquals(source, created))
+                {
+                    created.Dispose();
+                }
+
+                // The CAS above is a full fence, and a kill fences between setting its mark and reading the source
+                // (CancelOnKill): either the kill finds this source, or this read sees the kill.
+                if (IsKillRequested || (Volatile.Read(ref _lifecycle) >= LifeDying && cold.Exception is TaskletExitException))
+                {
+                    source.Cancel(); // nothing is registered on it yet: no callback runs here
+                }
+            }
+
+            return source.Token;
+        }
+    }
+
     internal Waiter Waiter => _waiter;
 
     /// <summary>The cold state, allocated on first use. Any thread.</summary>
@@ -318,6 +356,7 @@ public partial class Tasklet
         if (ReferenceEquals(CurrentOrNull, this))
         {
             _interrupts |= InterruptKill;
+            CancelOnKill();
             throw new TaskletExitException();
         }
 
@@ -438,6 +477,7 @@ public partial class Tasklet
         if (exception is null)
         {
             _interrupts |= InterruptKill;
+            CancelOnKill();
         }
         else
         {
@@ -447,6 +487,24 @@ public partial class Tasklet
 
         WakeWithInterrupt();
     }
+
+    /// <summary>
+    /// Cancels the tasklet's token (<see cref="CancellationToken"/>), if anyone asked for it, after the kill was
+    /// marked. Its callbacks run on the thread pool, not on the caller's thread.
+    /// </summary>
+    internal void CancelOnKill()
+    {
+        Interlocked.MemoryBarrier(); // the kill's mark before the read below: see CancellationToken
+        if (_cold?.KillSource is { IsCancellationRequested: false } source)
+        {
+            _ = source.CancelAsync();
+        }
+    }
+
+    /// <summary>True when <paramref name="exception"/> is the cancellation of this tasklet's own token by its kill.</summary>
+    internal bool IsOwnKillCancellation(Exception exception)
+        => exception is OperationCanceledException { CancellationToken: var token } and not TaskletExitException
+           && IsKillRequested && _cold?.KillSource is { } source && token == source.Token;
 
     /// <summary>A timeout scope of this tasklet expired. Scheduler thread only.</summary>
     internal void ApplyTimeout()

@@ -596,7 +596,9 @@ public sealed partial class Scheduler : IDisposable
             }
             catch (Exception e)
             {
-                exception = e;
+                // A killed tasklet that ends with its own token's cancellation (a foreign await given
+                // Tasklet.CancellationToken) ends killed, not failed.
+                exception = tasklet.IsOwnKillCancellation(e) ? new TaskletExitException("The tasklet was killed.", e) : e;
             }
         }
 

@@ -28,6 +28,9 @@ internal sealed class TaskletColdState
     /// <summary>External waiters this tasklet parked on while its own waiter was busy; under a lock on the list itself.</summary>
     public List<ExternalWaiter>? ExternalWaits;
 
+    /// <summary>The source of <see cref="Tasklet.CancellationToken"/>: created on first use (CAS), cancelled by a kill.</summary>
+    public CancellationTokenSource? KillSource;
+
     /// <summary>The callback that reports a body completed off the scheduler; set once.</summary>
     public Action? EscapeCallback;
 
