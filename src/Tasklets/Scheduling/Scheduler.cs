@@ -509,6 +509,12 @@ public sealed partial class Scheduler : IDisposable
             return;
         }
 
+        if (tasklet is null)
+        {
+            RunInvoked(callback, state);
+            return;
+        }
+
         // A foreign continuation posted through the tasklet's context.
         if (tasklet._inForeignWait)
         {
@@ -529,6 +535,99 @@ public sealed partial class Scheduler : IDisposable
 
         _running = null;
         AfterStep(tasklet);
+    }
+
+    // ---------------------------------------------------------------- invoke
+
+    /// <summary>
+    /// Runs <paramref name="action"/> as a step of this scheduler, between its tasklets' steps and never in parallel
+    /// with them (seed 000's explicit access to shared state), and completes when it ran. Any thread may call it.
+    /// </summary>
+    /// <param name="action">The code to run; it runs outside any tasklet (<see cref="Tasklet.Current"/> is null).</param>
+    /// <returns>Completes when the action ran; faults with the action's exception.</returns>
+    /// <remarks>
+    /// The step is queued behind the steps ready now; it runs when a thread runs the scheduler (a call while none
+    /// does waits until one does). Blocking inside the action stops the scheduler, as any step does. The caller's
+    /// continuation never runs inline on the scheduler's thread.
+    /// </remarks>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public ValueTask InvokeAsync(Action action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        var invocation = new Invocation<bool>(() =>
+        {
+            action();
+            return true;
+        });
+        PostInvocation(invocation);
+        return new ValueTask(invocation.Task);
+    }
+
+    /// <summary>Runs <paramref name="func"/> as a step of this scheduler and gives its result; see <see cref="InvokeAsync(Action)"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="func">The code to run.</param>
+    /// <returns>The result; faults with the function's exception.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public ValueTask<T> InvokeAsync<T>(Func<T> func)
+    {
+        ArgumentNullException.ThrowIfNull(func);
+        var invocation = new Invocation<T>(func);
+        PostInvocation(invocation);
+        return new ValueTask<T>(invocation.Task);
+    }
+
+    // A posted step without a tasklet is an invocation (RunPosted tells them apart by the null tasklet).
+    private void PostInvocation(IInvocation invocation)
+    {
+        if (_disposed)
+        {
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        if (IsOwnerThread)
+        {
+            _runQueue.PushBack(RentPostedStep(null!, s_runInvocation, invocation));
+        }
+        else
+        {
+            PostToInbox(new Entry(null!, s_runInvocation, invocation), front: false);
+        }
+    }
+
+    private static readonly SendOrPostCallback s_runInvocation = static s => ((IInvocation)s!).Run();
+
+    // An invocation's step: outside every tasklet, with no tasklet's context installed.
+    private void RunInvoked(SendOrPostCallback callback, object? state)
+    {
+        _running = null;
+        if (_installedContext is not null)
+        {
+            SynchronizationContext.SetSynchronizationContext(null);
+            _installedContext = null;
+        }
+
+        callback(state); // Invocation.Run catches: the exception goes to the caller
+    }
+
+    private interface IInvocation
+    {
+        void Run();
+    }
+
+    // The caller's continuation runs asynchronously: never inline on the scheduler's thread, inside its step.
+    private sealed class Invocation<T>(Func<T> func) : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), IInvocation
+    {
+        public void Run()
+        {
+            try
+            {
+                SetResult(func());
+            }
+            catch (Exception e)
+            {
+                SetException(e);
+            }
+        }
     }
 
     private PostedStep RentPostedStep(Tasklet tasklet, SendOrPostCallback callback, object? state)
