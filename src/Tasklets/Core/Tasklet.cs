@@ -333,6 +333,61 @@ public partial class Tasklet
         return new AtomicScope(current);
     }
 
+    // ---------------------------------------------------------------- threads
+
+    /// <summary>
+    /// Runs blocking or CPU-bound <paramref name="work"/> on a thread-pool thread while the current tasklet waits, as a
+    /// library wait: the scheduler runs its other tasklets meanwhile.
+    /// </summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="work">The work; it gets a token that is cancelled when the wait is abandoned.</param>
+    /// <param name="cancellationToken">Cancels the wait (and the work's token).</param>
+    /// <returns>The work's result; its exception is rethrown.</returns>
+    /// <remarks>
+    /// A kill wakes the tasklet at once with <see cref="TaskletExitException"/> (as do a timeout scope and
+    /// <paramref name="cancellationToken"/> with their exceptions); the work's token is then cancelled, and its result,
+    /// whenever it comes, is discarded. <see cref="Scheduler.Dump"/> shows the wait as "running in a thread", and
+    /// deadlock detection counts it as pending work.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
+    public static async ValueTask<T> RunInThread<T>(Func<CancellationToken, T> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        Tasklet current = RequireCurrent(nameof(RunInThread));
+        current.ThrowIfInterrupted();
+        cancellationToken.ThrowIfCancellationRequested();
+        var thread = new ThreadWork<T>(work, cancellationToken);
+        ValueTask wait = thread.Start(current, cancellationToken);
+        try
+        {
+            await wait;
+        }
+        catch
+        {
+            thread.Abandon(); // harmless when the exception is the work's own: nothing listens any more
+            throw;
+        }
+
+        return thread.Result;
+    }
+
+    /// <summary>Runs blocking or CPU-bound <paramref name="work"/> on a thread-pool thread while the current tasklet waits; see <see cref="RunInThread{T}(Func{CancellationToken, T}, CancellationToken)"/>.</summary>
+    /// <param name="work">The work; it gets a token that is cancelled when the wait is abandoned.</param>
+    /// <param name="cancellationToken">Cancels the wait (and the work's token).</param>
+    /// <returns>Completes when the work finished; its exception is rethrown.</returns>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
+    public static async ValueTask RunInThread(Action<CancellationToken> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        await RunInThread(
+            token =>
+            {
+                work(token);
+                return true;
+            },
+            cancellationToken);
+    }
+
     // ---------------------------------------------------------------- kill, throw, join
 
     /// <summary>

@@ -677,4 +677,5 @@ internal enum WaitKind : byte
     Sleep,
     Join,
     Yield,
+    Thread,
 }

@@ -1,0 +1,129 @@
+namespace Tasklets.Internal;
+
+/// <summary>
+/// The wait source of <see cref="Tasklet.RunInThread{T}(Func{CancellationToken, T}, CancellationToken)"/>: work on a
+/// thread-pool thread, and the one tasklet waiting for it (a registration like any other).
+/// </summary>
+/// <remarks>
+/// Lock: <see cref="_gate"/> guards the queue of the waiting node. The work, when done, claims the node under it
+/// (the wait may have been ended by a kill, a timeout or a cancellation first: then the claim finds nothing and the
+/// result is dropped). The result fields are written before that claim and read by the tasklet after its wake.
+/// Always externally reachable: the thread pool ends the wait, so deadlock detection treats it as pending work.
+/// </remarks>
+internal sealed class ThreadWork<T> : IWaitSource
+{
+    private readonly long _id = WaitSourceIds.Next();
+    private readonly Func<CancellationToken, T> _work;
+    private readonly CancellationTokenSource _cancel;
+    private SpinGate _gate;
+    private WaitQueue _waiting; // under _gate
+    private T _result = default!;
+
+    public ThreadWork(Func<CancellationToken, T> work, CancellationToken cancellationToken)
+    {
+        _work = work;
+        _cancel = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken) : new CancellationTokenSource();
+    }
+
+    /// <summary>The work's result. Read by the tasklet after its wait completed normally.</summary>
+    public T Result => _result;
+
+    long IWaitSource.Id => _id;
+
+    int IWaitSource.GateSequence => _gate.Sequence;
+
+    bool IWaitSource.IsExternal => true;
+
+    /// <summary>Parks <paramref name="current"/> on this work, then hands the work to the thread pool.</summary>
+    public ValueTask Start(Tasklet current, CancellationToken cancellationToken)
+    {
+        Waiter waiter = Waiter.ForParty(current);
+        var node = new ThreadWorkNode(this);
+        long generation;
+        using (new GateScope(ref _gate))
+        {
+            generation = waiter.BeginWait(WaitKind.Thread);
+            node.EnqueueLocked(waiter, generation, 0);
+            waiter.AddRegistration(node);
+        }
+
+        waiter.Commit(generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
+        ThreadPool.QueueUserWorkItem(static s => s.Execute(), this, preferLocal: false); // flows the caller's ExecutionContext, as Task.Run
+        return waiter.AsValueTask();
+    }
+
+    /// <summary>The wait ended otherwise (kill, timeout, cancellation): the work's token is cancelled, its result dropped.</summary>
+    public void Abandon() => _ = _cancel.CancelAsync(); // callbacks on the thread pool, not on the scheduler's thread
+
+    private void Execute()
+    {
+        Exception? failure = null;
+        try
+        {
+            _result = _work(_cancel.Token);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+
+        SelectCase? node;
+        using (new GateScope(ref _gate))
+        {
+            node = _waiting.DequeueAndClaim();
+            node?._waiter!.SetOutcome(0, failure); // the result was written before the claim
+        }
+
+        node?._waiter!.Wake(front: false);
+    }
+
+    void IWaitSource.EnterGate() => _gate.Enter();
+
+    void IWaitSource.ExitGate() => _gate.Exit();
+
+    void IWaitSource.MarkUsedBy(Tasklet? current)
+    {
+    }
+
+    void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
+        => WaitSources.WithdrawAll(this, node, others, waiter, generation);
+
+    void IWaitSource.RemoveLocked(SelectCase node) => _waiting.Remove(node);
+
+    public string Describe() => "running in a thread";
+
+    /// <summary>The registration of the waiting tasklet.</summary>
+    private sealed class ThreadWorkNode : SelectCase
+    {
+        public ThreadWorkNode(ThreadWork<T> source)
+        {
+            _source = source;
+        }
+
+        private ThreadWork<T> Typed => (ThreadWork<T>)_source!;
+
+        internal override string DescribeWait() => "running in a thread";
+
+        internal override bool MaybeReadyUnlocked() => true;
+
+        internal override int GateSequenceUnlocked() => Typed._gate.Sequence;
+
+        internal override bool IsReadyLocked() => false;
+
+        internal override bool TryExecuteLocked(out Waiter? partner)
+        {
+            partner = null;
+            return false;
+        }
+
+        internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
+        {
+            _waiter = waiter;
+            _generation = generation;
+            _caseIndex = caseIndex;
+            Typed._waiting.Enqueue(this);
+        }
+
+        internal override bool PartnerPreferred => false;
+    }
+}

@@ -1,0 +1,132 @@
+using Xunit;
+
+namespace Tasklets.Tests.Scheduling;
+
+/// <summary>Tasklet.RunInThread: work on a thread-pool thread while the tasklet waits as a library wait.</summary>
+[Collection(NonParallel.Name)] // deadlock detection is process-wide
+public class RunInThreadTests
+{
+    private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public void RunInThread_ReturnsTheResult_FromAnotherThread_WhileOtherTaskletsRun()
+    {
+        // The work waits until another tasklet of the scheduler has run three steps: that can only happen if the
+        // scheduler runs its tasklets while the caller waits on the thread.
+        using var otherDone = new ManualResetEventSlim();
+        int schedulerThread = 0;
+        int workThread = 0;
+        int otherSteps = 0;
+        int result = Scheduler.Run(async () =>
+        {
+            schedulerThread = Environment.CurrentManagedThreadId;
+            Tasklet other = Tasklet.Go(async () =>
+            {
+                for (int i = 0; i < 3; i++)
+                {
+                    otherSteps++;
+                    await Tasklet.Yield();
+                }
+
+                otherDone.Set();
+            });
+            int value = await Tasklet.RunInThread(token =>
+            {
+                workThread = Environment.CurrentManagedThreadId;
+                Assert.True(otherDone.Wait(s_guard, token), "hang guard: the other tasklet did not run meanwhile");
+                return 6 * 7;
+            });
+            await other;
+            return value;
+        });
+        Assert.Equal(42, result);
+        Assert.NotEqual(schedulerThread, workThread);
+        Assert.Equal(3, otherSteps);
+    }
+
+    [Fact]
+    public void RunInThread_WorkThrows_TheExceptionIsRethrown()
+    {
+        Scheduler.Run(async () =>
+        {
+            var thrown = await Assert.ThrowsAsync<InvalidOperationException>(
+                async () => await Tasklet.RunInThread(new Action<CancellationToken>(_ => throw new InvalidOperationException("from the work"))));
+            Assert.Equal("from the work", thrown.Message);
+        });
+    }
+
+    [Fact]
+    public void RunInThread_Kill_WakesTheTaskletAtOnce_AndCancelsTheWorksToken()
+    {
+        using var started = new ManualResetEventSlim();
+        using var sawCancellation = new ManualResetEventSlim();
+        Scheduler.Run(async () =>
+        {
+            Tasklet worker = Tasklet.Go(async () =>
+            {
+                await Tasklet.RunInThread(token =>
+                {
+                    started.Set();
+                    token.WaitHandle.WaitOne(); // blocks until the wait is abandoned
+                    sawCancellation.Set();
+                });
+            });
+            await Tasklet.RunInThread(token => Assert.True(started.Wait(s_guard, token), "hang guard: work started"));
+            Assert.Contains("running in a thread", worker.Scheduler.Dump());
+            worker.Kill();
+            await Assert.ThrowsAsync<TaskletExitException>(async () => await worker); // before the work returned
+            Assert.True(sawCancellation.Wait(s_guard), "hang guard: the work's token was not cancelled");
+        });
+    }
+
+    [Fact]
+    public void RunInThread_CancellationToken_EndsTheWaitAndCancelsTheWork()
+    {
+        using var sawCancellation = new ManualResetEventSlim();
+        using var cts = new CancellationTokenSource();
+        Scheduler.Run(async () =>
+        {
+            ValueTask waiting = Tasklet.RunInThread(token =>
+            {
+                cts.Cancel(); // the caller's token, cancelled while the work runs
+                token.WaitHandle.WaitOne();
+                sawCancellation.Set();
+            }, cts.Token);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await waiting);
+            Assert.True(sawCancellation.Wait(s_guard), "hang guard: the work's token was not cancelled");
+        });
+    }
+
+    [Fact]
+    public void RunInThread_SchedulerIdleMeanwhile_IsNotADeadlock()
+    {
+        // The only tasklet waits on a thread for work that blocks until the test thread, having seen the wait in Dump,
+        // releases it: the scheduler is idle all that time and must not declare a deadlock.
+        using var release = new ManualResetEventSlim();
+        using var scheduler = new Scheduler();
+        scheduler.Go(async () => await Tasklet.RunInThread(token => Assert.True(release.Wait(s_guard, token), "hang guard: release")));
+        Exception? failure = null;
+        var runner = new Thread(() =>
+        {
+            try
+            {
+                scheduler.Run();
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        });
+        runner.Start();
+        var spinner = default(SpinWait);
+        int polls = 0;
+        while (!scheduler.Dump().Contains("running in a thread", StringComparison.Ordinal) && polls++ < 1_000_000 && runner.IsAlive)
+        {
+            spinner.SpinOnce();
+        }
+
+        release.Set();
+        Assert.True(runner.Join(s_guard), "hang guard: scheduler");
+        Assert.Null(failure);
+    }
+}
