@@ -234,6 +234,12 @@ public partial class Tasklet
         }
 
         Scheduler scheduler = current._scheduler;
+        if (scheduler.HasWaitingWakeups)
+        {
+            // I/O priority: a wake-up from outside or a due timer goes first, at once, whatever is left of the slice.
+            return current.GiveWayAtCheckpoint();
+        }
+
         TaskletColdState cold = current.Cold;
         long step = scheduler.StepCount;
         if (scheduler.IsDeterministic)
@@ -246,7 +252,7 @@ public partial class Tasklet
             }
 
             return ++cold.CheckpointStart >= Scheduler.DeterministicSliceCheckpoints
-                ? current.YieldAsync()
+                ? current.GiveWayAtCheckpoint()
                 : default;
         }
 
@@ -261,7 +267,7 @@ public partial class Tasklet
 
         if (now - cold.CheckpointStart >= scheduler.TimeSliceTicks || now >= scheduler.BudgetDeadline)
         {
-            return current.YieldAsync();
+            return current.GiveWayAtCheckpoint();
         }
 
         return default;
@@ -744,6 +750,16 @@ public partial class Tasklet
         {
             waits.Remove(waiter);
         }
+    }
+
+    /// <summary>
+    /// A checkpoint gives way: the waiting wake-ups (inbox, due timers) are taken in first, so that the tasklets they
+    /// make ready run before this one resumes (I/O priority); then it yields to the back of the run queue.
+    /// </summary>
+    private ValueTask GiveWayAtCheckpoint()
+    {
+        _scheduler.TakeInWakeups();
+        return YieldAsync();
     }
 
     /// <summary>

@@ -30,6 +30,42 @@ public sealed partial class Scheduler
         return due;
     }
 
+    /// <summary>
+    /// True when a timer is due now: its tasklet should run before a tasklet that gives way at a checkpoint. Drops
+    /// timers at the top of the heap that can no longer fire anything, so that a heap of stale timers does not cost a
+    /// clock read per step. Owner thread.
+    /// </summary>
+    private bool IsTimerDue()
+    {
+        while (_timers.Count > 0 && !_timers.Peek().IsLive)
+        {
+            _timers.Pop();
+        }
+
+        return _timers.Count > 0 && Now >= _timers.Peek().Due;
+    }
+
+    /// <summary>Wake-ups from outside (the inbox) or a due timer are waiting. Owner thread.</summary>
+    internal bool HasWaitingWakeups => _inboxCount != 0 || (_timers.Count > 0 && IsTimerDue());
+
+    /// <summary>
+    /// Takes in the waiting wake-ups (the inbox, due timers), so that the tasklets they make ready queue before a
+    /// tasklet that gives way at a checkpoint (I/O priority, seeds 002 and 004). Owner thread, inside a step.
+    /// </summary>
+    internal void TakeInWakeups()
+    {
+        if (_inboxCount != 0)
+        {
+            DrainInbox();
+        }
+
+        if (_timers.Count > 0)
+        {
+            UpdateCoarseClock();
+            FireDueTimers();
+        }
+    }
+
     /// <summary>Fires every due timer. Returns true if any of them made a tasklet ready.</summary>
     private bool FireDueTimers()
     {

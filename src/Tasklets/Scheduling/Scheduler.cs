@@ -380,12 +380,20 @@ public sealed partial class Scheduler : IDisposable
             if (_runQueue.Count > 0)
             {
                 Step(NextEntry());
+
+                // At every switch: a due timer fires before the next pick (the inbox is taken in at the top of the
+                // loop). One clock read per step, and only while a live timer is pending.
+                if (_timers.Count > 0 && IsTimerDue())
+                {
+                    UpdateCoarseClock();
+                    FireDueTimers();
+                }
+
                 if (++sinceTimers == 64)
                 {
                     sinceTimers = 0;
                     FlushMetrics();
                     UpdateCoarseClock();
-                    FireDueTimers();
                 }
 
                 if (mode == RunMode.Budget && Stopwatch.GetTimestamp() >= budgetEnd)

@@ -1,0 +1,99 @@
+using Tasklets.Tests.Infrastructure;
+using Xunit;
+
+namespace Tasklets.Tests.Scheduling;
+
+/// <summary>
+/// I/O priority (issue 13, seeds 002 and 004): a timer due, or a wake-up from another thread, runs before a tasklet
+/// that gives way at a checkpoint resumes; timers fire at every switch.
+/// </summary>
+public class IoPriorityTests
+{
+    [Fact]
+    public void Checkpoint_TimerDueWhileCpuTaskletRuns_FiresAtItsNextCheckpoint()
+    {
+        var time = new ManualTime();
+        using var s = new Scheduler(new SchedulerOptions { Time = time });
+        var order = new List<string>();
+        s.Go(async () =>
+        {
+            await Tasklet.Sleep(TimeSpan.FromMilliseconds(1));
+            order.Add("timer");
+        });
+        s.Go(async () =>
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                time.Advance(TimeSpan.FromMilliseconds(0.3)); // CPU work that takes 0.3 ms of the scheduler's clock
+                order.Add($"cpu {i}");
+                await Tasklet.Checkpoint();
+            }
+        });
+        s.RunUntilIdle();
+        // Due at 1 ms: the checkpoint after "cpu 3" (1.2 ms) gives way, and the sleeper runs before "cpu 4".
+        Assert.Equal(["cpu 0", "cpu 1", "cpu 2", "cpu 3", "timer", "cpu 4", "cpu 5", "cpu 6", "cpu 7"], order);
+    }
+
+    [Fact]
+    public void Checkpoint_WakeUpPostedFromAnotherThread_RunsBeforeTheCheckpointingTaskletResumes()
+    {
+        using Scheduler s = SchedulerExtensions.Deterministic(); // a slice is 64 checkpoints: only the wake-up yields
+        var ch = new Channel<int>();
+        var order = new List<string>();
+        s.Go(async () => order.Add($"received {await ch.ReceiveAsync()}"));
+        s.Go(async () =>
+        {
+            var other = new Thread(() => Assert.True(ch.TrySend(7))); // wakes the receiver through the inbox
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)), "hang guard");
+            order.Add("cpu before checkpoint");
+            await Tasklet.Checkpoint();
+            order.Add("cpu after checkpoint");
+        });
+        s.RunUntilIdle();
+        Assert.Equal(["cpu before checkpoint", "received 7", "cpu after checkpoint"], order);
+    }
+
+    [Fact]
+    public void Loop_TimerDue_FiresAtTheNextSwitch_NotAfter64Steps()
+    {
+        var time = new ManualTime();
+        using var s = new Scheduler(new SchedulerOptions { Time = time });
+        var order = new List<string>();
+        s.Go(async () =>
+        {
+            await Tasklet.Sleep(TimeSpan.FromMilliseconds(1));
+            order.Add("timer");
+        });
+        s.Go(async () =>
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                if (i == 1)
+                {
+                    time.Advance(TimeSpan.FromMilliseconds(2));
+                }
+
+                order.Add($"yield {i}");
+                await Tasklet.Yield(); // a switch: the due timer fires before the next pick
+            }
+        });
+        s.Run(); // Run, not RunOnce: each RunOnce pass fires due timers at its start anyway
+        // The timer fires at the switch after "yield 1" and queues the sleeper behind the yielder (a plain Yield keeps
+        // FIFO order; only a checkpoint gives way to wake-ups). Before, timers waited for 64 steps or an empty queue:
+        // "timer" came last.
+        Assert.Equal(["yield 0", "yield 1", "yield 2", "timer", "yield 3"], order);
+    }
+
+    /// <summary>A clock the test moves by hand (only timestamps; the tests never let the scheduler idle on it).</summary>
+    private sealed class ManualTime : TimeProvider
+    {
+        private long _ticks;
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public override long GetTimestamp() => Volatile.Read(ref _ticks);
+
+        public void Advance(TimeSpan by) => Interlocked.Add(ref _ticks, by.Ticks);
+    }
+}
