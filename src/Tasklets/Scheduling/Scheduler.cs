@@ -198,9 +198,10 @@ public sealed partial class Scheduler : IDisposable
 
     /// <summary>
     /// The watchdog run for host loops (a game frame, a UI tick): runs tasklets until <paramref name="budget"/> of
-    /// real time is spent, returning at the next switch point after that, or earlier when no tasklet is alive.
+    /// real time is spent, returning at the next switch point after that, or as soon as nothing is ready (the rest
+    /// wait on timers, I/O or other threads) or no tasklet is alive. It never waits.
     /// </summary>
-    /// <param name="budget">Real time to spend; nothing interrupts code between two awaits.</param>
+    /// <param name="budget">Real time to spend at most; nothing interrupts code between two awaits.</param>
     /// <returns>True if tasklets are still alive (call again next frame).</returns>
     /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures.</exception>
     public bool RunFor(TimeSpan budget)
@@ -426,17 +427,14 @@ public sealed partial class Scheduler : IDisposable
             switch (mode)
             {
                 case RunMode.Budget:
-                    if (Stopwatch.GetTimestamp() >= budgetEnd)
+                    // Nothing is ready: a host loop gets its frame back at once rather than a wait for the rest of
+                    // the budget (which also could not overshoot it). The virtual clock still jumps to its next timer.
+                    if (Stopwatch.GetTimestamp() < budgetEnd && AdvanceVirtualTime())
                     {
-                        return true;
+                        break;
                     }
 
-                    if (!AdvanceVirtualTime())
-                    {
-                        WaitForWork(_timers.Count > 0 ? _timers.Peek().Due : long.MaxValue, budgetEnd);
-                    }
-
-                    break;
+                    return true;
                 case RunMode.Shutdown:
                     // Shutting down: what cannot finish without waiting is left as it is.
                     return _aliveCount > 0;

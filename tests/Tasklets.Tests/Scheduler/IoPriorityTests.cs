@@ -85,6 +85,19 @@ public class IoPriorityTests
         Assert.Equal(["yield 0", "yield 1", "yield 2", "timer", "yield 3"], order);
     }
 
+    [Fact]
+    public void RunFor_NothingReady_ReturnsAtOnceInsteadOfWaitingOutTheBudget()
+    {
+        // A tasklet asleep for an hour of real time: RunFor(1 h) used to wait out its budget. The join is a hang guard.
+        using var s = new Scheduler();
+        s.Go(async () => await Tasklet.Sleep(TimeSpan.FromHours(1)));
+        bool alive = false;
+        var runner = new Thread(() => alive = s.RunFor(TimeSpan.FromHours(1)));
+        runner.Start();
+        Assert.True(runner.Join(TimeSpan.FromSeconds(30)), "hang guard: RunFor waited instead of returning");
+        Assert.True(alive); // work remains: the sleeper
+    }
+
     /// <summary>A clock the test moves by hand (only timestamps; the tests never let the scheduler idle on it).</summary>
     private sealed class ManualTime : TimeProvider
     {
