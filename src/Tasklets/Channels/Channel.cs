@@ -138,8 +138,6 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
     void IWaitSource.ExitGate() => _gate.Exit();
 
-    int IWaitSource.GateSequence => _gate.Sequence;
-
     bool IWaitSource.IsExternal => _external;
 
     /// <summary>The gate's sequence word, read without the virtual call (the cases' lock-free snapshot).</summary>
@@ -649,28 +647,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     internal bool IsReceiveReadyLocked() => _closed || _buffer.Count > 0 || _errorCount > 0 || _senders.HasLive();
 
     internal void EnqueueSenderLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
-    {
-        if (!ReferenceEquals(node._waiter, waiter))
-        {
-            node._waiter = waiter; // a cached node or a reused case usually has this waiter already
-        }
-
-        node._generation = generation;
-        node._caseIndex = caseIndex;
-        _senders.Enqueue(node);
-    }
+        => _senders.Enqueue(node, waiter, generation, caseIndex);
 
     internal void EnqueueReceiverLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
-    {
-        if (!ReferenceEquals(node._waiter, waiter))
-        {
-            node._waiter = waiter; // a cached node or a reused case usually has this waiter already
-        }
-
-        node._generation = generation;
-        node._caseIndex = caseIndex;
-        _receivers.Enqueue(node);
-    }
+        => _receivers.Enqueue(node, waiter, generation, caseIndex);
 
     void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
         => WaitSources.WithdrawAll(this, node, others, waiter, generation);

@@ -673,7 +673,8 @@ public partial class Tasklet
     /// been resumed yet, on its own waiter or on an external one. Otherwise, after a step, it awaits something
     /// foreign (or nothing: it finished). Scheduler thread only.
     /// </summary>
-    internal bool IsInLibraryWait => AnyAwaitedWait(s_isAwaitedLibraryWait);
+    internal bool IsInLibraryWait
+        => IsAwaitedLibraryWait(_waiter) || (_cold?.ExternalWaits is not null && AnyAwaitedWait(s_isAwaitedLibraryWait)); // after every step: the own waiter without a delegate call
 
     private static readonly Func<Waiter, bool> s_isAwaitedLibraryWait = IsAwaitedLibraryWait;
 

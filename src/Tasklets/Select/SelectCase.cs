@@ -54,12 +54,12 @@ public abstract class SelectCase
     /// <summary>
     /// A lock-free hint, for <see cref="Select.Try"/>: reads the case's state with volatile reads and returns false only
     /// if the case is not ready in that state. The state read is one quiescent state of the source if the caller read
-    /// the same even <see cref="IWaitSource.GateSequence"/> before and after (see <see cref="SpinGate"/>). May say
+    /// the same even <see cref="GateSequenceUnlocked"/> before and after (see <see cref="SpinGate"/>). May say
     /// true for a case that is not ready.
     /// </summary>
     internal abstract bool MaybeReadyUnlocked();
 
-    /// <summary>The source's <see cref="IWaitSource.GateSequence"/>, read through the typed source (no interface call).</summary>
+    /// <summary>The sequence word of the source's gate (<see cref="SpinGate.Sequence"/>), read through the typed source (no interface call).</summary>
     internal abstract int GateSequenceUnlocked();
 
     /// <summary>True when executing the case now would probably not block. A hint: see <see cref="TryExecuteLocked"/>. Caller holds the gate.</summary>

@@ -181,7 +181,7 @@ public class WaiterReviewRegressionTests
                     polledOnce.SetResult();
                 }
 
-                Thread.Sleep(300); // a poller with a period
+                Thread.Yield(); // polls again until the receiver parks; no timing involved
             }
         })
         { IsBackground = true };

@@ -71,13 +71,26 @@ public class WaiterSecondReviewRegressionTests
                 ValueTask<int> stored = a.ReceiveAsync(); // the tasklet's own waiter stays busy
                 Tasklet.Go(async () =>
                 {
-                    // The thread pool is kept busy when the external waiter's continuation is queued there.
+                    // The thread pool is kept busy when the external waiter's continuation is queued there: as many
+                    // work items as cores are running (each signals once it runs) before the send.
+                    using var busy = new CountdownEvent(Environment.ProcessorCount);
+                    int signalled = 0;
                     for (int i = 0; i < 32; i++)
                     {
-                        ThreadPool.UnsafeQueueUserWorkItem(_ => release.Wait(300), null);
+                        ThreadPool.UnsafeQueueUserWorkItem(
+                            _ =>
+                            {
+                                if (Interlocked.Increment(ref signalled) <= Environment.ProcessorCount)
+                                {
+                                    busy.Signal();
+                                }
+
+                                release.Wait(TimeSpan.FromSeconds(5)); // released by the test's finally
+                            },
+                            null);
                     }
 
-                    Thread.Sleep(100); // let the workers pick them up
+                    Assert.True(busy.Wait(TimeSpan.FromSeconds(30)), "hang guard: pool workers");
                     await b.SendAsync(1);
                 });
                 got = await b.ReceiveAsync().AsTask(); // parks on an external waiter

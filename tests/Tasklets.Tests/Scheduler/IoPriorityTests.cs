@@ -15,11 +15,7 @@ public class IoPriorityTests
         var time = new ManualTime();
         using var s = new Scheduler(new SchedulerOptions { Time = time });
         var order = new List<string>();
-        s.Go(async () =>
-        {
-            await Tasklet.Sleep(TimeSpan.FromMilliseconds(1));
-            order.Add("timer");
-        });
+        SpawnSleeper(s, order, TimeSpan.FromMilliseconds(1));
         s.Go(async () =>
         {
             for (int i = 0; i < 8; i++)
@@ -60,11 +56,7 @@ public class IoPriorityTests
         var time = new ManualTime();
         using var s = new Scheduler(new SchedulerOptions { Time = time });
         var order = new List<string>();
-        s.Go(async () =>
-        {
-            await Tasklet.Sleep(TimeSpan.FromMilliseconds(1));
-            order.Add("timer");
-        });
+        SpawnSleeper(s, order, TimeSpan.FromMilliseconds(1));
         s.Go(async () =>
         {
             for (int i = 0; i < 4; i++)
@@ -97,6 +89,14 @@ public class IoPriorityTests
         Assert.True(runner.Join(TimeSpan.FromSeconds(30)), "hang guard: RunFor waited instead of returning");
         Assert.True(alive); // work remains: the sleeper
     }
+
+    // A tasklet that sleeps on the scheduler's clock, then records "timer".
+    private static void SpawnSleeper(Scheduler s, List<string> order, TimeSpan delay)
+        => s.Go(async () =>
+        {
+            await Tasklet.Sleep(delay);
+            order.Add("timer");
+        });
 
     /// <summary>A clock the test moves by hand (only timestamps; the tests never let the scheduler idle on it).</summary>
     private sealed class ManualTime : TimeProvider

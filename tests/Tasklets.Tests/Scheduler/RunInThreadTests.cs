@@ -106,18 +106,7 @@ public class RunInThreadTests
         using var scheduler = new Scheduler();
         scheduler.Go(async () => await Tasklet.RunInThread(token => Assert.True(release.Wait(s_guard, token), "hang guard: release")));
         Exception? failure = null;
-        var runner = new Thread(() =>
-        {
-            try
-            {
-                scheduler.Run();
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        });
-        runner.Start();
+        Thread runner = StartRun(scheduler, e => failure = e);
         var spinner = default(SpinWait);
         int polls = 0;
         while (!scheduler.Dump().Contains("running in a thread", StringComparison.Ordinal) && polls++ < 1_000_000 && runner.IsAlive)
@@ -128,5 +117,89 @@ public class RunInThreadTests
         release.Set();
         Assert.True(runner.Join(s_guard), "hang guard: scheduler");
         Assert.Null(failure);
+    }
+
+    [Fact]
+    public void RunInThread_KillsRacingCompletions_EachCallReturnsItsResultOrEndsKilled()
+    {
+        // Bounded cross-thread conservation: 300 tasklets each run one piece of work on the pool while an OS thread
+        // kills them as they go. Every tasklet either got exactly its own result or was killed; nothing else, no
+        // result delivered twice or to the wrong tasklet, no hang.
+        const int Count = 300;
+        var results = new int[Count];
+        var outcomes = new string?[Count];
+        var tasklets = new Tasklet[Count];
+        int published = 0;
+        using var scheduler = new Scheduler();
+        IDisposable hold = scheduler.KeepAlive();
+        for (int i = 0; i < Count; i++)
+        {
+            int index = i;
+            tasklets[i] = scheduler.Go(async () =>
+            {
+                try
+                {
+                    results[index] = await Tasklet.RunInThread(_ => index + 1);
+                    outcomes[index] = "result";
+                }
+                catch (TaskletExitException)
+                {
+                    outcomes[index] = "killed";
+                    throw;
+                }
+            });
+            published = i + 1;
+        }
+
+        var killer = new Thread(() =>
+        {
+            for (int i = 0; i < Count; i += 2)
+            {
+                Thread.SpinWait(i % 200);
+                tasklets[i].Kill();
+            }
+
+            hold.Dispose();
+        });
+        Exception? failure = null;
+        Thread runner = StartRun(scheduler, e => failure = e);
+        killer.Start();
+        Assert.True(killer.Join(s_guard), "hang guard: killer");
+        Assert.True(runner.Join(s_guard), "hang guard: scheduler");
+        Assert.Null(failure);
+        Assert.Equal(Count, published);
+        for (int i = 0; i < Count; i++)
+        {
+            Assert.False(tasklets[i].IsAlive);
+            if (outcomes[i] == "result")
+            {
+                Assert.Equal(i + 1, results[i]);
+                Assert.Null(tasklets[i].Exception);
+            }
+            else
+            {
+                Assert.True(i % 2 == 0, $"tasklet {i} was never killed but did not get its result ({outcomes[i] ?? "no outcome"})");
+                Assert.IsType<TaskletExitException>(tasklets[i].Exception);
+                Assert.Equal(0, results[i]);
+            }
+        }
+    }
+
+    // Runs the scheduler on a thread of its own; its failure, if any, goes to onFailure.
+    private static Thread StartRun(Scheduler scheduler, Action<Exception> onFailure)
+    {
+        var runner = new Thread(() =>
+        {
+            try
+            {
+                scheduler.Run();
+            }
+            catch (Exception e)
+            {
+                onFailure(e);
+            }
+        });
+        runner.Start();
+        return runner;
     }
 }

@@ -21,9 +21,6 @@ internal interface IWaitSource
     /// <summary>Releases the source's lock.</summary>
     void ExitGate();
 
-    /// <summary>The source lock's sequence word: even while free; see <see cref="SpinGate"/>.</summary>
-    int GateSequence { get; }
-
     /// <summary>True once a party that the deadlock detector cannot see may end a wait on this source.</summary>
     bool IsExternal { get; }
 

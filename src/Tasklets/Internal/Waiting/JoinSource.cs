@@ -29,8 +29,6 @@ internal sealed class JoinSource : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    int IWaitSource.GateSequence => Gate.Sequence;
-
     /// <summary>
     /// True when a party the deadlock detector cannot see may end the wait: the target runs on a scheduler that is
     /// not inside Run(), or a party that is not a tasklet of a Run() scheduler joins it.
@@ -51,16 +49,7 @@ internal sealed class JoinSource : IWaitSource
 
     /// <summary>Queues a join. Caller holds the gate and saw the target alive under it.</summary>
     public void EnqueueLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
-    {
-        if (!ReferenceEquals(node._waiter, waiter))
-        {
-            node._waiter = waiter;
-        }
-
-        node._generation = generation;
-        node._caseIndex = caseIndex;
-        _joiners.Enqueue(node);
-    }
+        => _joiners.Enqueue(node, waiter, generation, caseIndex);
 
     /// <summary>The target died: ends every queued join with <paramref name="exception"/>. Returns true if any was ended.</summary>
     public bool WakeAll(Exception? exception)

@@ -30,8 +30,6 @@ internal sealed class ThreadWork<T> : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    int IWaitSource.GateSequence => _gate.Sequence;
-
     bool IWaitSource.IsExternal => true;
 
     /// <summary>Parks <paramref name="current"/> on this work, then hands the work to the thread pool.</summary>
@@ -117,12 +115,7 @@ internal sealed class ThreadWork<T> : IWaitSource
         }
 
         internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
-        {
-            _waiter = waiter;
-            _generation = generation;
-            _caseIndex = caseIndex;
-            Typed._waiting.Enqueue(this);
-        }
+            => Typed._waiting.Enqueue(this, waiter, generation, caseIndex);
 
         internal override bool PartnerPreferred => false;
     }

@@ -25,8 +25,22 @@ internal struct WaitQueue
     /// <summary><see cref="IsEmpty"/> as a volatile read, for the seqlock readers of <see cref="Select.Try"/> (no lock held).</summary>
     public readonly bool IsEmptyVolatile => Volatile.Read(in _first) is null;
 
+    /// <summary>Records <paramref name="node"/> as a registration of wait <paramref name="generation"/> of <paramref name="waiter"/> and queues it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Enqueue(SelectCase node)
+    public void Enqueue(SelectCase node, Waiter waiter, long generation, int caseIndex)
+    {
+        if (!ReferenceEquals(node._waiter, waiter))
+        {
+            node._waiter = waiter; // a cached node or a reused case usually has this waiter already: no write barrier
+        }
+
+        node._generation = generation;
+        node._caseIndex = caseIndex;
+        Enqueue(node);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Enqueue(SelectCase node)
     {
         if (node._queued)
         {

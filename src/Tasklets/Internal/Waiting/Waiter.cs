@@ -75,12 +75,9 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     /// <summary>True while the current wait can still be claimed.</summary>
     public bool IsParked => (Volatile.Read(ref _state) & PhaseMask) == PhaseParked;
 
-    /// <summary>True between a claim and the owner's resumption: a wake-up is on its way (maybe still in another thread).</summary>
-    public bool IsClaimed => (Volatile.Read(ref _state) & PhaseMask) == PhaseClaimed;
-
     /// <summary>
     /// The phase of the current wait, from one read of the state. Readers that decide on the phase (deadlock
-    /// detection) read it once: a claim between two reads (IsClaimed, then IsParked) would look like neither.
+    /// detection) read it once: a claim between two reads ("claimed?", then "parked?") would look like neither.
     /// </summary>
     public WaitPhase Phase => (WaitPhase)(Volatile.Read(ref _state) & PhaseMask);
 
