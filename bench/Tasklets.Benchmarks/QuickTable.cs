@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Beazley;
 
 namespace Tasklets.Benchmarks;
 
@@ -50,7 +51,19 @@ internal static class QuickTable
             ("async Task, one-thread context", n => Workloads.AsyncSpawnSingleThread(n))),
         new("yield switch (two tasklets)", ChannelOps, n => Workloads.TaskletsYieldPing(n),
             ("Task.Yield, one-thread context", n => Workloads.AsyncYieldPingSingleThread(n))),
+        new("checkpoint, nothing waiting (a timer pending)", 10 * ChannelOps, n => IoPriority.Checkpoints(n)),
     ];
+
+    // Figures of the I/O section, each measured in a child process of its own too (negative rows).
+    private const int BlockedBytesRow = -1;
+    private const int SleepBesideCpuRow = -2;
+    private const int RunForOvershootRow = -3;
+    private const int BeazleyRowBase = -10; // -10 - scenario
+    private const int BeazleyRounds = 3;
+    private const int Sleeps = 2_000;
+    private const int Frames = 500;
+    private static readonly TimeSpan s_beazleyWarmUp = TimeSpan.FromSeconds(0.5);
+    private static readonly TimeSpan s_beazleyMeasure = TimeSpan.FromSeconds(1.5);
 
     public static void Print(TextWriter output)
     {
@@ -65,7 +78,7 @@ internal static class QuickTable
         for (int row = 0; row < s_rows.Length; row++)
         {
             Row spec = s_rows[row];
-            (double Ns, double Bytes) ours = MeasureInChild(row, 0);
+            (double Ns, double Bytes) ours = MeasureFigure(row, 0);
             if (spec.Baselines.Length == 0)
             {
                 output.WriteLine($"| {spec.Name} | {F(ours.Ns)} | {F(ours.Bytes)} | – | – | – | – |");
@@ -73,14 +86,16 @@ internal static class QuickTable
 
             for (int column = 1; column <= spec.Baselines.Length; column++)
             {
-                (double Ns, double Bytes) theirs = MeasureInChild(row, column);
+                (double Ns, double Bytes) theirs = MeasureFigure(row, column);
                 string ratio = (theirs.Ns / ours.Ns).ToString("0.0", CultureInfo.InvariantCulture);
                 output.WriteLine($"| {spec.Name} | {F(ours.Ns)} | {F(ours.Bytes)} | {spec.Baselines[column - 1].Name} | {F(theirs.Ns)} | {F(theirs.Bytes)} | {ratio}x |");
             }
         }
 
         output.WriteLine();
-        output.WriteLine($"Memory per tasklet blocked on a receive ({BlockedTasklets:N0} tasklets on one channel, retained bytes after a full GC): {F(MeasureInChild(-1, 0).Ns)} B (a Go goroutine: 2.6–4.2 KB).");
+        output.WriteLine($"Memory per tasklet blocked on a receive ({BlockedTasklets:N0} tasklets on one channel, retained bytes after a full GC): {F(MeasureInChild(BlockedBytesRow, 0, 2)[0])} B (a Go goroutine: 2.6–4.2 KB).");
+
+        PrintIoSection(output);
 
         output.WriteLine();
         output.WriteLine("Measured elsewhere on the same kind of machine (2 cores, ../shared/reference/anchors-perf.md, steady-state medians), not in this run:");
@@ -96,15 +111,60 @@ internal static class QuickTable
         output.WriteLine("| spawn + run | 921.9 | 204.2 | – |");
     }
 
+    private static void PrintIoSection(TextWriter output)
+    {
+        output.WriteLine();
+        output.WriteLine("## I/O beside CPU work (seeds 002 and 004)");
+        output.WriteLine();
+        output.WriteLine($"Seed 002's experiment (examples/Beazley): a size-prefixed echo server on 127.0.0.1, {Experiment.Connections} connections from a load generator on a second scheduler, messages of 1–{Protocol.MaxPayload} bytes, CPU work in chunks of about 5 µs. Each setting in a process of its own, {BeazleyRounds} rounds interleaved, {s_beazleyMeasure.TotalSeconds:0.0} s measured after {s_beazleyWarmUp.TotalSeconds:0.0} s; median of the rounds, (min–max) of requests/s.");
+        output.WriteLine();
+        var rounds = new double[Experiment.All.Length][][];
+        for (int scenario = 0; scenario < Experiment.All.Length; scenario++)
+        {
+            rounds[scenario] = new double[BeazleyRounds][];
+        }
+
+        for (int round = 0; round < BeazleyRounds; round++)
+        {
+            for (int scenario = 0; scenario < Experiment.All.Length; scenario++)
+            {
+                rounds[scenario][round] = MeasureInChild(BeazleyRowBase - scenario, 0, 4);
+            }
+        }
+
+        double MedianOf(int scenario, int field) => MedianValue(rounds[scenario].Select(r => r[field]));
+        double alone = MedianOf(0, 0);
+        output.WriteLine("| setting | requests/s (min–max) | vs (a) | p50 µs | p99 µs | CPU chunks/s |");
+        output.WriteLine("|---|---:|---:|---:|---:|---:|");
+        for (int scenario = 0; scenario < Experiment.All.Length; scenario++)
+        {
+            double[] perSecond = rounds[scenario].Select(r => r[0]).ToArray();
+            output.WriteLine($"| {Experiment.Label(Experiment.All[scenario])} | {F(MedianOf(scenario, 0))} ({F(perSecond.Min())}–{F(perSecond.Max())}) | {R(MedianOf(scenario, 0) / alone)} | {F(MedianOf(scenario, 1))} | {F(MedianOf(scenario, 2))} | {F(MedianOf(scenario, 3))} |");
+        }
+
+        output.WriteLine();
+        output.WriteLine($"Targets (issue 13): (b) at least 0.5x of (a) with p99 under 2,000 µs: {R(MedianOf(1, 0) / alone)}, p99 {F(MedianOf(1, 2))} µs. (c) no worse than (d): (c)/(d) = {R(MedianOf(2, 0) / MedianOf(3, 0))}. Seed 002, Python's GIL with one CPU-bound thread: 7x, 8.9x, ~10x slower (0.14x, 0.11x, 0.10x).");
+        output.WriteLine();
+
+        double[] sleep = MeasureInChild(SleepBesideCpuRow, 0, 3);
+        double[] frame = MeasureInChild(RunForOvershootRow, 0, 3);
+        output.WriteLine("Timers and the watchdog beside a checkpointing CPU tasklet (chunks of about 5 µs), each in a process of its own:");
+        output.WriteLine();
+        output.WriteLine("| figure (µs) | p50 | p99 | max | target |");
+        output.WriteLine("|---|---:|---:|---:|---|");
+        output.WriteLine($"| Tasklet.Sleep(1 ms) takes, {Sleeps:N0} sleeps | {F(sleep[0])} | {F(sleep[1])} | {F(sleep[2])} | p99 ≤ 2,000 |");
+        output.WriteLine($"| RunFor(4 ms) overshoots its budget, {Frames} frames, 1,000 NPC tasklets | {F(frame[0])} | {F(frame[1])} | {F(frame[2])} | p99 < 200 |");
+    }
+
     /// <summary>
-    /// The child's side: measures column <paramref name="column"/> of row <paramref name="row"/> (row -1: the memory
-    /// per blocked tasklet) and prints "ns bytes".
+    /// The child's side: measures column <paramref name="column"/> of row <paramref name="row"/> and prints "ns bytes";
+    /// negative rows are the figures of the memory and I/O sections, printed as their fields.
     /// </summary>
     public static void MeasureAndPrint(int row, int column, TextWriter output)
     {
         if (row < 0)
         {
-            output.WriteLine(Invariant(Workloads.BlockedTaskletBytes(BlockedTasklets)) + " 0");
+            output.WriteLine(string.Join(' ', MeasureSection(row).Select(Invariant)));
             return;
         }
 
@@ -119,7 +179,47 @@ internal static class QuickTable
         output.WriteLine(Invariant(median.NsPerOp) + " " + Invariant(median.BytesPerOp));
     }
 
-    private static (double Ns, double Bytes) MeasureInChild(int row, int column)
+    private static double[] MeasureSection(int row)
+    {
+        switch (row)
+        {
+            case BlockedBytesRow:
+                return [Workloads.BlockedTaskletBytes(BlockedTasklets), 0];
+            case SleepBesideCpuRow:
+            {
+                IoPriority.SleepBesideCpu(Sleeps / 10); // warm-up
+                double[] took = IoPriority.SleepBesideCpu(Sleeps);
+                return [IoPriority.Quantile(took, 0.50), IoPriority.Quantile(took, 0.99), took[^1]];
+            }
+
+            case RunForOvershootRow:
+            {
+                IoPriority.RunForOvershoot(Frames / 10); // warm-up
+                double[] overshoot = IoPriority.RunForOvershoot(Frames);
+                return [IoPriority.Quantile(overshoot, 0.50), IoPriority.Quantile(overshoot, 0.99), overshoot[^1]];
+            }
+
+            default:
+            {
+                int scenario = BeazleyRowBase - row;
+                if (scenario < 0 || scenario >= Experiment.All.Length)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(row), $"No figure at row {row}.");
+                }
+
+                LoadResult r = Experiment.Run(Experiment.All[scenario], s_beazleyWarmUp, s_beazleyMeasure);
+                return [r.RequestsPerSecond, r.LatencyMicroseconds(0.50), r.LatencyMicroseconds(0.99), r.CpuChunksPerSecond];
+            }
+        }
+    }
+
+    private static (double Ns, double Bytes) MeasureFigure(int row, int column)
+    {
+        double[] fields = MeasureInChild(row, column, 2);
+        return (fields[0], fields[1]);
+    }
+
+    private static double[] MeasureInChild(int row, int column, int fieldCount)
     {
         // Started the way this process was: as an apphost, or as `dotnet Tasklets.Benchmarks.dll`.
         string host = Environment.ProcessPath ?? throw new InvalidOperationException("The path of this process is unknown.");
@@ -136,13 +236,21 @@ internal static class QuickTable
         string result = child.StandardOutput.ReadToEnd();
         child.WaitForExit();
         string[] fields = result.Trim().Split(' ');
-        if (child.ExitCode != 0 || fields.Length != 2)
+        if (child.ExitCode != 0 || fields.Length != fieldCount)
         {
             throw new InvalidOperationException($"Measuring row {row}, column {column} failed (exit code {child.ExitCode}): '{result}'.");
         }
 
-        return (double.Parse(fields[0], CultureInfo.InvariantCulture), double.Parse(fields[1], CultureInfo.InvariantCulture));
+        return fields.Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToArray();
     }
+
+    private static double MedianValue(IEnumerable<double> values)
+    {
+        double[] sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
+    }
+
+    private static string R(double ratio) => ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
 
     private static Sample Median(Func<int, Sample> run, int size)
     {

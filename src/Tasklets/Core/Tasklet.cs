@@ -220,8 +220,15 @@ public partial class Tasklet
     /// (<see cref="SchedulerOptions.TimeSlice"/>) or the watchdog budget (<see cref="Scheduler.RunFor"/>) is spent,
     /// and raises a pending kill or timeout.
     /// </summary>
-    /// <remarks>In deterministic mode (<see cref="SchedulerOptions.Seed"/>) the slice is 64 checkpoints within one step
-    /// instead of a duration, so that runs replay exactly.</remarks>
+    /// <remarks>
+    /// <para>It also gives way at once when a wake-up from outside (an I/O completion, a partner on another thread) or
+    /// a due timer is waiting; those tasklets run before this one resumes (I/O priority).</para>
+    /// <para>Cheap when nothing waits: a checkpoint that does not give way reads one counter. The clock is read at the
+    /// first checkpoint of a step and then every few checkpoints: as many as take about 20 µs at the rate this step
+    /// checkpoints at, never more than 64. A timer due in between fires that much late.</para>
+    /// <para>In deterministic mode (<see cref="SchedulerOptions.Seed"/>) the slice is 64 checkpoints within one step
+    /// instead of a duration, so that runs replay exactly.</para>
+    /// </remarks>
     /// <returns>Usually completes at once; otherwise when the tasklet runs again.</returns>
     /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
     public static ValueTask Checkpoint()
@@ -233,39 +240,10 @@ public partial class Tasklet
             return default;
         }
 
+        // I/O priority: a wake-up posted from outside goes first, at once, whatever is left of the slice. A stale
+        // zero read of the inbox count only delays that to a later checkpoint or switch: nothing posted is dropped.
         Scheduler scheduler = current._scheduler;
-        if (scheduler.HasWaitingWakeups)
-        {
-            // I/O priority: a wake-up from outside or a due timer goes first, at once, whatever is left of the slice.
-            return current.GiveWayAtCheckpoint();
-        }
-
-        TaskletColdState cold = current.Cold;
-        long step = scheduler.StepCount;
-        if (scheduler.IsDeterministic)
-        {
-            // No wall clock in deterministic mode: the slice is a number of checkpoints, so that a seed replays exactly.
-            if (cold.CheckpointStep != step)
-            {
-                cold.CheckpointStep = step;
-                cold.CheckpointStart = 0;
-            }
-
-            return ++cold.CheckpointStart >= Scheduler.DeterministicSliceCheckpoints
-                ? current.GiveWayAtCheckpoint()
-                : default;
-        }
-
-        long now = Stopwatch.GetTimestamp();
-        if (cold.CheckpointStep != step)
-        {
-            // First checkpoint of this step: the slice starts now.
-            cold.CheckpointStep = step;
-            cold.CheckpointStart = now;
-            return default;
-        }
-
-        if (now - cold.CheckpointStart >= scheduler.TimeSliceTicks || now >= scheduler.BudgetDeadline)
+        if (scheduler.HasPostedWakeups || scheduler.IsCheckpointDue())
         {
             return current.GiveWayAtCheckpoint();
         }

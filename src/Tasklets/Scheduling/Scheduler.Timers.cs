@@ -37,16 +37,101 @@ public sealed partial class Scheduler
     /// </summary>
     private bool IsTimerDue()
     {
+        DropStaleTimers();
+        return _timers.Count > 0 && Now >= _timers.Peek().Due;
+    }
+
+    /// <summary><see cref="IsTimerDue()"/> at <paramref name="now"/>, read from <see cref="Time"/> by the caller.</summary>
+    private bool IsTimerDue(long now)
+    {
+        DropStaleTimers();
+        return _timers.Count > 0 && now >= _timers.Peek().Due;
+    }
+
+    private void DropStaleTimers()
+    {
         while (_timers.Count > 0 && !_timers.Peek().IsLive)
         {
             _timers.Pop();
         }
-
-        return _timers.Count > 0 && Now >= _timers.Peek().Due;
     }
 
-    /// <summary>Wake-ups from outside (the inbox) or a due timer are waiting. Owner thread.</summary>
-    internal bool HasWaitingWakeups => _inboxCount != 0 || (_timers.Count > 0 && IsTimerDue());
+    /// <summary>Wake-ups from outside (the inbox) are waiting. Any thread may have posted them; read by the owner.</summary>
+    internal bool HasPostedWakeups => _inboxCount != 0;
+
+    // ---------------------------------------------------------------- checkpoints
+    // Owner-thread state (only the running tasklet's Checkpoint touches it): no races. The clock costs ~30 ns a read
+    // here (kvm-clock), several times a checkpoint that gives way to nobody, so it is read once per stride of
+    // checkpoints, sized to the rate this step checkpoints at.
+
+    private const int MaxCheckpointStride = 64;
+    private const int DeterministicSliceCheckpoints = 64;
+    private static readonly long s_checkpointClockInterval = Stopwatch.Frequency / 50_000; // 20 µs
+    private static readonly TimeSpan s_spinBelow = TimeSpan.FromMilliseconds(1);
+
+    // True once the inbox or a timer queued a tasklet at the back of the run queue, possibly behind a tasklet that
+    // will checkpoint (the loop takes them in between steps): its next checkpoint gives way so that they run first,
+    // and the give-way clears it (everything queued so far is then ahead of it). At worst one needless yield.
+    private bool _wokenBehindCheckpoint;
+
+    private long _checkpointStep = -1; // the step the slice below belongs to
+    private long _sliceStart;          // when its first checkpoint ran (Stopwatch), or its checkpoints (deterministic)
+    private long _lastCheckpointClock; // the clock at the last read
+    private int _checkpointStride = 1;
+    private int _checkpointCountdown;
+
+    /// <summary>
+    /// True when the running tasklet's checkpoint should give way: its slice or the RunFor budget is spent, or a timer
+    /// is due. Reads the clock only once per stride of checkpoints. Owner thread, inside a step.
+    /// </summary>
+    internal bool IsCheckpointDue()
+        => (--_checkpointCountdown <= 0 || _checkpointStep != _stepCount) && (_wokenBehindCheckpoint || CheckpointReadClock());
+
+    /// <summary>
+    /// The checkpoints to let pass before the next clock read: as many as took <paramref name="interval"/> at the rate
+    /// of the last <paramref name="stride"/> checkpoints, which took <paramref name="elapsed"/>; 1 to 64.
+    /// </summary>
+    internal static int NextCheckpointStride(int stride, long elapsed, long interval)
+        => (int)Math.Clamp(interval * stride / Math.Max(1, elapsed), 1, MaxCheckpointStride);
+
+    private bool CheckpointReadClock()
+    {
+        if (IsDeterministic)
+        {
+            // No wall clock in deterministic mode: the slice is a number of checkpoints, so that a seed replays
+            // exactly. The virtual clock is cheap to read, so due timers are checked at every checkpoint.
+            if (_checkpointStep != _stepCount)
+            {
+                _checkpointStep = _stepCount;
+                _sliceStart = 0;
+            }
+
+            _checkpointCountdown = 1;
+            return ++_sliceStart >= DeterministicSliceCheckpoints || (_timers.Count > 0 && IsTimerDue());
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        bool systemClock = ReferenceEquals(_time, TimeProvider.System);
+        if (_checkpointStep != _stepCount)
+        {
+            // The first checkpoint of a step starts its slice; the stride is learnt again (another tasklet, another rate).
+            _checkpointStep = _stepCount;
+            _sliceStart = now;
+            _checkpointStride = 1;
+        }
+        else if (systemClock)
+        {
+            // Checkpoints per interval at the rate since the last read: the next read comes about one interval later.
+            // (A custom clock, a test's fake one, keeps a stride of 1: its timers are checked at every checkpoint.)
+            _checkpointStride = NextCheckpointStride(_checkpointStride, now - _lastCheckpointClock, s_checkpointClockInterval);
+        }
+
+        _lastCheckpointClock = now;
+        _checkpointCountdown = _checkpointStride;
+        return now - _sliceStart >= TimeSliceTicks
+            || now >= BudgetDeadline
+            || (_timers.Count > 0 && (systemClock ? IsTimerDue(now) : IsTimerDue()));
+    }
 
     /// <summary>
     /// Takes in the waiting wake-ups (the inbox, due timers), so that the tasklets they make ready queue before a
@@ -64,6 +149,8 @@ public sealed partial class Scheduler
             UpdateCoarseClock();
             FireDueTimers();
         }
+
+        _wokenBehindCheckpoint = false; // the caller now queues behind all of them
     }
 
     /// <summary>Fires every due timer. Returns true if any of them made a tasklet ready.</summary>
@@ -90,6 +177,7 @@ public sealed partial class Scheduler
             }
         }
 
+        _wokenBehindCheckpoint |= any;
         return any;
     }
 
@@ -160,12 +248,27 @@ public sealed partial class Scheduler
             wait = Timeout.InfiniteTimeSpan;
         }
 
+        if (wait != Timeout.InfiniteTimeSpan && wait < s_spinBelow)
+        {
+            // The last part of a wait: Monitor.Wait counts whole milliseconds, so a timer due in 0.3 ms would fire
+            // about 1 ms late. Spin it out instead, giving the core away between reads. A stale read of the inbox
+            // count or of the signal only costs one more turn: both are read again under the lock below next time.
+            long until = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
+            while (_inboxCount == 0 && !Volatile.Read(ref _signaled) && Stopwatch.GetTimestamp() < until)
+            {
+                Thread.Yield();
+            }
+
+            return;
+        }
+
         lock (_inboxLock)
         {
             if (_inboxCount == 0 && !_signaled)
             {
                 _sleeping = true;
-                int ms = wait == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Min(int.MaxValue - 1, Math.Ceiling(wait.TotalMilliseconds));
+                // Whole milliseconds rounded down: the loop comes back for the rest, which the spin above takes.
+                int ms = wait == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Min(int.MaxValue - 1, Math.Floor(wait.TotalMilliseconds));
                 Monitor.Wait(_inboxLock, ms);
                 _sleeping = false;
             }

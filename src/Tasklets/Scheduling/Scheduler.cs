@@ -120,9 +120,6 @@ public sealed partial class Scheduler : IDisposable
 
     internal long TimeSliceTicks { get; }
 
-    /// <summary>In deterministic mode, how many checkpoints of one step make a time slice.</summary>
-    internal const int DeterministicSliceCheckpoints = 64;
-
     internal bool IsDeterministic => _options.Seed is not null;
 
     internal long BudgetDeadline { get; private set; } = long.MaxValue;
@@ -908,6 +905,7 @@ public sealed partial class Scheduler : IDisposable
             else if (!entry.Front)
             {
                 _runQueue.PushBack(entry.Callback is null ? entry.Tasklet : RentPostedStep(entry.Tasklet, entry.Callback, entry.State));
+                _wokenBehindCheckpoint = true;
             }
         }
 

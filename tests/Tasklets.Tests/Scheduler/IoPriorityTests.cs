@@ -51,6 +51,70 @@ public class IoPriorityTests
     }
 
     [Fact]
+    public void Checkpoint_IoCompletionTakenInBeforeTheCpuStep_StillRunsFirst()
+    {
+        // The loop takes the inbox in between steps, so an I/O completion (a foreign continuation, posted to the back)
+        // that arrives while another tasklet runs is queued behind the CPU tasklet; the CPU tasklet's next checkpoint
+        // must give way to it rather than run out its slice.
+        using Scheduler s = SchedulerExtensions.Deterministic(); // a slice is 64 checkpoints
+        var io = new TaskCompletionSource<int>();
+        var order = new List<string>();
+        s.Go(async () => order.Add($"read {await io.Task}"), "reader"); // a foreign await, as a socket read
+        s.Go(() =>
+        {
+            var other = new Thread(() => io.SetResult(7)); // completes it: the continuation is posted to the inbox
+            other.Start();
+            Assert.True(other.Join(TimeSpan.FromSeconds(30)), "hang guard");
+            return Task.CompletedTask; // ends: the loop takes the completion in behind the CPU tasklet
+        }, "completer");
+        s.Go(async () =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                order.Add($"cpu {i}");
+                await Tasklet.Checkpoint();
+            }
+        }, "cpu");
+        s.Run(); // not RunOnce passes: Run takes the inbox in between steps, as a server's loop does
+        Assert.Equal(["cpu 0", "read 7", "cpu 1", "cpu 2"], order);
+    }
+
+    [Fact]
+    public void Checkpoint_TimerFiredByTheLoopBehindTheCpuTasklet_RunsFirst()
+    {
+        var time = new ManualTime();
+        using var s = new Scheduler(new SchedulerOptions { Time = time });
+        var order = new List<string>();
+        SpawnSleeper(s, order, TimeSpan.FromMilliseconds(1));
+        s.Go(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(2)); // the timer is due when this step ends: the loop fires it
+            return Task.CompletedTask;
+        }, "clock");
+        s.Go(async () =>
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                order.Add($"cpu {i}");
+                await Tasklet.Checkpoint();
+            }
+        }, "cpu");
+        s.RunUntilIdle();
+        Assert.Equal(["cpu 0", "timer", "cpu 1", "cpu 2"], order);
+    }
+
+    [Theory]
+    [InlineData(1, 100, 20_000, 64)]     // checkpoints far apart on the clock's scale: read it every 64 at most
+    [InlineData(1, 20_000, 20_000, 1)]   // one checkpoint takes the whole interval: read at every one
+    [InlineData(8, 20_000, 20_000, 8)]   // the rate held: the stride stays
+    [InlineData(8, 40_000, 20_000, 4)]   // checkpoints got slower: fewer before the next read
+    [InlineData(8, 10_000, 20_000, 16)]  // faster: more
+    [InlineData(64, 10_000_000, 20_000, 1)] // a sudden long chunk: back to every checkpoint at once
+    [InlineData(4, 0, 20_000, 64)]       // no tick elapsed (a coarse clock): the cap, no division by zero
+    public void CheckpointStride_FollowsTheRateOfTheLastCheckpoints(int stride, long elapsed, long interval, int expected)
+        => Assert.Equal(expected, Scheduler.NextCheckpointStride(stride, elapsed, interval));
+
+    [Fact]
     public void Loop_TimerDue_FiresAtTheNextSwitch_NotAfter64Steps()
     {
         var time = new ManualTime();

@@ -36,10 +36,4 @@ internal sealed class TaskletColdState
 
     /// <summary>The innermost open timeout scope, or null.</summary>
     public TimeoutScope? InnermostTimeout;
-
-    /// <summary>The step in which the current time slice of <see cref="Tasklet.Checkpoint"/> began (-1: none yet).</summary>
-    public long CheckpointStep = -1;
-
-    /// <summary>When that slice began (timestamp), or how many checkpoints it has seen (deterministic mode).</summary>
-    public long CheckpointStart;
 }
