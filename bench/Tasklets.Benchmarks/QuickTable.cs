@@ -186,30 +186,30 @@ internal static class QuickTable
             case BlockedBytesRow:
                 return [Workloads.BlockedTaskletBytes(BlockedTasklets), 0];
             case SleepBesideCpuRow:
-            {
-                IoPriority.SleepBesideCpu(Sleeps / 10); // warm-up
-                double[] took = IoPriority.SleepBesideCpu(Sleeps);
-                return [IoPriority.Quantile(took, 0.50), IoPriority.Quantile(took, 0.99), took[^1]];
-            }
-
-            case RunForOvershootRow:
-            {
-                IoPriority.RunForOvershoot(Frames / 10); // warm-up
-                double[] overshoot = IoPriority.RunForOvershoot(Frames);
-                return [IoPriority.Quantile(overshoot, 0.50), IoPriority.Quantile(overshoot, 0.99), overshoot[^1]];
-            }
-
-            default:
-            {
-                int scenario = BeazleyRowBase - row;
-                if (scenario < 0 || scenario >= Experiment.All.Length)
                 {
-                    throw new ArgumentOutOfRangeException(nameof(row), $"No figure at row {row}.");
+                    IoPriority.SleepBesideCpu(Sleeps / 10); // warm-up
+                    double[] took = IoPriority.SleepBesideCpu(Sleeps);
+                    return [IoPriority.Quantile(took, 0.50), IoPriority.Quantile(took, 0.99), took[^1]];
                 }
 
-                LoadResult r = Experiment.Run(Experiment.All[scenario], s_beazleyWarmUp, s_beazleyMeasure);
-                return [r.RequestsPerSecond, r.LatencyMicroseconds(0.50), r.LatencyMicroseconds(0.99), r.CpuChunksPerSecond];
-            }
+            case RunForOvershootRow:
+                {
+                    IoPriority.RunForOvershoot(Frames / 10); // warm-up
+                    double[] overshoot = IoPriority.RunForOvershoot(Frames);
+                    return [IoPriority.Quantile(overshoot, 0.50), IoPriority.Quantile(overshoot, 0.99), overshoot[^1]];
+                }
+
+            default:
+                {
+                    int scenario = BeazleyRowBase - row;
+                    if (scenario < 0 || scenario >= Experiment.All.Length)
+                    {
+                        throw new ArgumentOutOfRangeException(nameof(row), $"No figure at row {row}.");
+                    }
+
+                    LoadResult r = Experiment.Run(Experiment.All[scenario], s_beazleyWarmUp, s_beazleyMeasure);
+                    return [r.RequestsPerSecond, r.LatencyMicroseconds(0.50), r.LatencyMicroseconds(0.99), r.CpuChunksPerSecond];
+                }
         }
     }
 

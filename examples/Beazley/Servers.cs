@@ -150,7 +150,8 @@ internal sealed class PlainAsyncEchoServer : IEchoServer
                 {
                     cpu.Chunk();
                 }
-            }) { Name = "cpu", IsBackground = true };
+            })
+            { Name = "cpu", IsBackground = true };
             _cpuThread.Start();
         }
         else if (load != CpuLoad.None)
