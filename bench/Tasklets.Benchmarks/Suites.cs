@@ -54,7 +54,7 @@ public class SelectGoless
     public TimeSpan StcWhenAny() => Workloads.StcSelect(N, WithDefault).Elapsed;
 }
 
-/// <summary>Spawn + run + finish of an empty tasklet, and a yield switch, against plain async and Task.Run.</summary>
+/// <summary>Spawn + run + finish of an empty tasklet, a yield switch, and a checkpoint, against plain async and Task.Run.</summary>
 [MemoryDiagnoser]
 [ShortRunJob]
 public class SchedulerRows
@@ -75,4 +75,8 @@ public class SchedulerRows
 
     [Benchmark(OperationsPerInvoke = 2 * N)]
     public TimeSpan YieldAsyncSingleThread() => Workloads.AsyncYieldPingSingleThread(N).Elapsed;
+
+    /// <summary>A checkpoint that gives way to nobody (a timer an hour away pending): issue 13's "one cheap check".</summary>
+    [Benchmark(OperationsPerInvoke = 10 * N)]
+    public TimeSpan CheckpointNothingWaiting() => IoPriority.Checkpoints(10 * N).Elapsed;
 }
