@@ -91,7 +91,8 @@ public sealed class TaskletGroup : IAsyncDisposable
         }
     }
 
-    private string DebuggerDisplay => $"{Describe()}: {Children.Count} alive";
+    // For the debugger: never locks (another suspended thread may hold the gate); a count read is a best-effort snapshot.
+    private string DebuggerDisplay => $"{Describe()}: {_children.Count} started, closed: {_closed}";
 
     /// <summary>Starts a child tasklet on the group's scheduler; it runs when the scheduler reaches it (FIFO).</summary>
     /// <param name="body">The child's code.</param>
