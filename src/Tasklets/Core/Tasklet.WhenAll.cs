@@ -51,6 +51,8 @@ public partial class Tasklet
             return ValueTask.FromCanceled(cancellationToken);
         }
 
+        // Lock-free reads of the life cycle: "dead" is final, so a tasklet read dead stays dead and its exception was
+        // written before (WhenAllFailure); "alive" is a hint only, and the join decides under the join source's gate.
         for (int i = 0; i < tasklets.Length; i++)
         {
             if (tasklets[i].IsAlive)
@@ -76,8 +78,9 @@ public partial class Tasklet
             }
             catch (Exception e) when (ReferenceEquals(e, tasklet.Exception))
             {
-                // The tasklet's failure or kill (the join rethrows the very object it died with): reported below,
-                // once every tasklet is dead, as Task.WhenAll does.
+                // The tasklet's failure or kill: the join rethrows the very object it died with, and Exception is null
+                // while it is alive, so an interrupt of the caller (always a new object) never matches. Reported
+                // below, once every tasklet is dead, as Task.WhenAll does.
             }
         }
 
@@ -161,6 +164,9 @@ public partial class Tasklet
         }
 
         current?.ThrowIfInterrupted();
+
+        // Lock-free reads: "dead" is final, so returning a tasklet read dead is exact; "alive" is a hint, and the
+        // select below decides under the join sources' gates (a case whose tasklet died meanwhile fires at once).
         foreach (Tasklet tasklet in tasklets)
         {
             if (!tasklet.IsAlive)

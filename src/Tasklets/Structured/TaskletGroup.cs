@@ -261,8 +261,9 @@ public sealed class TaskletGroup : IAsyncDisposable
             }
             catch (Exception e) when (ReferenceEquals(e, child.Exception))
             {
-                // The child's own end (the join rethrows the very object it died with). A failure its wrapper did not
-                // see (a Throw before it started) is recorded here, and it kills the siblings like any failure.
+                // The child's own end: the join rethrows the very object it died with, and Exception is null while the
+                // child is alive, so the waiting party's own interrupt (always a new object) never matches. A failure
+                // its wrapper did not see (a Throw before it started) is recorded here and kills the siblings too.
                 if (e is not TaskletExitException)
                 {
                     RecordFailure(e, child);
