@@ -20,8 +20,8 @@ namespace Tasklets;
 /// <see cref="Scheduler.Run()"/> does not report them again; a group that is never waited leaves them to Run.</para>
 /// <para><b>What it does not see</b>: an exception leaving the <c>await using</c> block does not cancel the
 /// children (C# does not tell DisposeAsync); catch it and call <see cref="Cancel"/> if the children should stop.</para>
-/// <para><b>Thread-safety</b>: every member may be used from any thread. The group's lock is held only to add or
-/// list children, never while a tasklet is killed or woken.</para>
+/// <para><b>Thread-safety</b>: every member may be used from any thread. The group's lock is held only to spawn
+/// (which only queues the child), add or list children, never while a tasklet is killed, woken or runs.</para>
 /// <para><b>Cost</b>: per child, the tasklet plus a small wrapper (two objects) that reports its failure to the group;
 /// the group keeps its children until it is closed.</para>
 /// </remarks>

@@ -80,7 +80,7 @@ public class JoinStressTests
             joiners[slot] = away.Go(() => JoinAsync(slot, target, token), "join");
             joiners[slot + 1] = home.Go(() => WhenAnyAsync(slot + 1, target), "when-any");
             joiners[slot + 2] = away.Go(() => SelectAsync(slot + 2, target), "select");
-            joiners[slot + 3] = home.Go(() => WhenAllAsync(slot + 3, target, token), "when-all");
+            joiners[slot + 3] = away.Go(() => WhenAllAsync(slot + 3, target, token), "when-all");
             asTasks.Add(AsTaskAsync(target));
 
             // The disturbances, at random moments relative to the joiners' registrations on the other threads.
