@@ -109,6 +109,7 @@ public sealed class TaskletGroup : IAsyncDisposable
         bool cancelled;
         lock (_gate)
         {
+            AssertInvariants();
             // Spawning under the lock: Scheduler.Go only queues the tasklet (it runs no user code, and takes no lock
             // that is ever held while this one is taken), so a closed group spawns nothing, and a wait that closes it
             // under this lock never misses a child.
@@ -137,6 +138,7 @@ public sealed class TaskletGroup : IAsyncDisposable
         bool cancelled;
         lock (_gate)
         {
+            AssertInvariants();
             ThrowIfClosedLocked(name); // and the spawn under the lock: see Go above
             child = _scheduler.Go(start.RunAsync, name);
             _children.Add(child);
@@ -183,6 +185,7 @@ public sealed class TaskletGroup : IAsyncDisposable
         Tasklet[] snapshot;
         lock (_gate)
         {
+            AssertInvariants();
             _cancelled = true;
             snapshot = [.. _children];
         }
@@ -238,6 +241,7 @@ public sealed class TaskletGroup : IAsyncDisposable
     {
         lock (_gate)
         {
+            AssertInvariants();
             if (_disposed)
             {
                 return default;
@@ -319,6 +323,7 @@ public sealed class TaskletGroup : IAsyncDisposable
         Tasklet child;
         lock (_gate)
         {
+            AssertInvariants();
             if (next == _children.Count)
             {
                 _closed = true;
@@ -344,6 +349,7 @@ public sealed class TaskletGroup : IAsyncDisposable
     {
         lock (_gate)
         {
+            AssertInvariants();
             _failures ??= [];
             if (_failures.Contains(failure))
             {
@@ -361,6 +367,7 @@ public sealed class TaskletGroup : IAsyncDisposable
     {
         lock (_gate)
         {
+            AssertInvariants();
             if (_failures is null || (disposing && _failuresThrown))
             {
                 return null;
@@ -376,6 +383,15 @@ public sealed class TaskletGroup : IAsyncDisposable
     /// <summary>True when <paramref name="exception"/>, ending a child's body, is a failure (not the child's kill).</summary>
     private static bool IsFailure(Exception exception)
         => exception is not TaskletExitException && Tasklet.CurrentOrNull?.IsOwnKillCancellation(exception) != true;
+
+    [Conditional("DEBUG")]
+    private void AssertInvariants()
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+
+        // Closed only after a wait saw every listed child dead, and nothing is listed after that; death is final.
+        Debug.Assert(!_closed || _children.TrueForAll(static c => !c.IsAlive), "a closed group has a live child");
+    }
 
     private string Describe() => Name is null ? "the tasklet group" : $"tasklet group '{Name}'";
 
