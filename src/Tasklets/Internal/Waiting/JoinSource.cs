@@ -1,8 +1,8 @@
 namespace Tasklets.Internal;
 
 /// <summary>
-/// The waits for one tasklet's end (joins): a wait source whose registrations are <see cref="JoinNode"/>s, created on
-/// the first join that has to wait.
+/// The waits for one tasklet's end: a wait source whose registrations are <see cref="JoinNode"/>s (joins) and
+/// <see cref="JoinCase"/>s (selects, WhenAny), created on the first join or case.
 /// </summary>
 /// <remarks>
 /// Lock: <see cref="Gate"/> guards the queue. A join queues a node under it unless the tasklet is dead; the end of
