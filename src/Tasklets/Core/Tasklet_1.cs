@@ -5,7 +5,7 @@ namespace Tasklets;
 
 /// <summary>A tasklet that produces a result: <c>T r = await tasklet;</c>.</summary>
 /// <typeparam name="T">The result type.</typeparam>
-public sealed class Tasklet<T> : Tasklet
+public sealed partial class Tasklet<T> : Tasklet
 {
     internal Tasklet(Scheduler scheduler, Func<Task<T>> body, string? name)
         : base(scheduler, body, name)

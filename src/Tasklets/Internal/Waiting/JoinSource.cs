@@ -1,8 +1,8 @@
 namespace Tasklets.Internal;
 
 /// <summary>
-/// The waits for one tasklet's end (joins): a wait source whose registrations are <see cref="JoinNode"/>s, created on
-/// the first join that has to wait.
+/// The waits for one tasklet's end: a wait source whose registrations are <see cref="JoinNode"/>s (joins) and
+/// <see cref="JoinCase"/>s (selects, WhenAny), created on the first join or case.
 /// </summary>
 /// <remarks>
 /// Lock: <see cref="Gate"/> guards the queue. A join queues a node under it unless the tasklet is dead; the end of
@@ -51,23 +51,30 @@ internal sealed class JoinSource : IWaitSource
     public void EnqueueLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
         => _joiners.Enqueue(node, waiter, generation, caseIndex);
 
-    /// <summary>The target died: ends every queued join with <paramref name="exception"/>. Returns true if any was ended.</summary>
+    /// <summary>
+    /// The target died: ends every queued join. Returns true if a join that observes the failure was ended: a
+    /// <see cref="JoinNode"/> (JoinAsync) takes <paramref name="exception"/> as its outcome and observes it; a
+    /// <see cref="JoinCase"/> (a select, WhenAny) only learns that the target is dead: its select fires without
+    /// throwing, and the failure stays for a join (or Run) to report.
+    /// </summary>
     public bool WakeAll(Exception? exception)
     {
         SelectCase? wakeList = null;
+        bool observed = false;
         using (new GateScope(ref Gate))
         {
             SelectCase? node;
             while ((node = _joiners.DequeueAndClaim()) is not null)
             {
-                node._waiter!.SetOutcome(node._caseIndex, exception);
+                bool joins = node is JoinNode;
+                node._waiter!.SetOutcome(node._caseIndex, joins ? exception : null);
+                observed |= joins;
                 node._next = wakeList;
                 wakeList = node;
             }
         }
 
         // Outside the gate. Read the link before waking: the woken owner may reuse its node at once.
-        bool any = wakeList is not null;
         while (wakeList is not null)
         {
             SelectCase next = wakeList._next!;
@@ -76,7 +83,7 @@ internal sealed class JoinSource : IWaitSource
             wakeList = next;
         }
 
-        return any;
+        return observed;
     }
 
     public void WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
