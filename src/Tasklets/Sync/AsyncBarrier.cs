@@ -129,7 +129,7 @@ public sealed class AsyncBarrier : IWaitSource
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         MarkUsedBy(current);
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
         using (new GateScope(ref _gate))
         {
             AssertInvariants();
@@ -142,7 +142,7 @@ public sealed class AsyncBarrier : IWaitSource
             _arrived = 0;
         }
 
-        WakeAll(wakeList, current);
+        wakeList.WakeAll(current);
     }
 
     // ---------------------------------------------------------------- core
@@ -159,7 +159,7 @@ public sealed class AsyncBarrier : IWaitSource
             return ValueTask.FromCanceled<int>(cancellationToken); // before signalling: the barrier is unaffected
         }
 
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
         Waiter waiter;
         long generation;
         int index;
@@ -189,8 +189,7 @@ public sealed class AsyncBarrier : IWaitSource
                     // Claimed: this participant passes. A claim lost after the check above (a kill in between) drops
                     // that node; its owner raises its own exception, counted as arrived (see the type's remarks).
                     node._waiter!.SetOutcome(node._caseIndex, null);
-                    node._next = wakeList;
-                    wakeList = node;
+                    wakeList.Add(node);
                 }
 
                 _arrived = 0;
@@ -214,11 +213,11 @@ public sealed class AsyncBarrier : IWaitSource
         return waiter.AsValueTaskOfInt();
 
     Tripped:
-        WakeAll(wakeList, current);
+        wakeList.WakeAll(current);
         return new ValueTask<int>(index);
 
     Broken:
-        WakeAll(wakeList, current);
+        wakeList.WakeAll(current);
         return ValueTask.FromException<int>(new BrokenBarrierException(BrokenMessage(LostParticipant)));
     }
 
@@ -226,7 +225,7 @@ public sealed class AsyncBarrier : IWaitSource
     /// Breaks the barrier: every queued participant whose wait this claims gets <see cref="BrokenBarrierException"/>.
     /// Caller holds the gate and wakes <paramref name="wakeList"/> after releasing it.
     /// </summary>
-    private void BreakLocked(ref SelectCase? wakeList, string why)
+    private void BreakLocked(ref WakeList wakeList, string why)
     {
         Volatile.Write(ref _broken, true);
         _arrived = 0;
@@ -234,20 +233,7 @@ public sealed class AsyncBarrier : IWaitSource
         while ((node = _waiting.DequeueAndClaim()) is not null)
         {
             node._waiter!.SetOutcome(-1, new BrokenBarrierException(BrokenMessage(why)));
-            node._next = wakeList;
-            wakeList = node;
-        }
-    }
-
-    // Outside the gate. Each link is read before its wake: the woken owner may reuse its node at once.
-    private static void WakeAll(SelectCase? wakeList, Tasklet? current)
-    {
-        while (wakeList is not null)
-        {
-            SelectCase? next = wakeList._next;
-            wakeList._next = null;
-            Waiter.WakePartner(wakeList._waiter!, current, preferPartner: false);
-            wakeList = next;
+            wakeList.Add(node);
         }
     }
 
@@ -298,7 +284,7 @@ public sealed class AsyncBarrier : IWaitSource
         // A barrier wait has one registration (never a select case), so no node of `others` is on this barrier.
         Debug.Assert(others.IsEmpty || !ContainsNodeOf(others, this));
         Tasklet? current = Tasklet.CurrentOrNull;
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
         using (new GateScope(ref _gate))
         {
             // Still queued for that very wait: a trip or break meanwhile would have unlinked it.
@@ -310,7 +296,7 @@ public sealed class AsyncBarrier : IWaitSource
             }
         }
 
-        WakeAll(wakeList, current);
+        wakeList.WakeAll(current);
     }
 
     private static bool ContainsNodeOf(ReadOnlySpan<RegistrationSlot> others, IWaitSource source)

@@ -63,7 +63,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         MarkUsedBy(current);
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
         using (new GateScope(ref _gate))
         {
             AssertInvariants();
@@ -78,19 +78,11 @@ public sealed class AsyncManualResetEvent : IWaitSource
             {
                 // A select's node fires as its case (the index it was queued with); a plain wait's index is 0.
                 node._waiter!.SetOutcome(node._caseIndex, null);
-                node._next = wakeList;
-                wakeList = node;
+                wakeList.Add(node);
             }
         }
 
-        // Outside the gate. Each link is read before its wake: the woken owner may reuse its node at once.
-        while (wakeList is not null)
-        {
-            SelectCase? next = wakeList._next;
-            wakeList._next = null;
-            Waiter.WakePartner(wakeList._waiter!, current, preferPartner: false);
-            wakeList = next;
-        }
+        wakeList.WakeAll(current); // outside the gate, in the order served
     }
 
     /// <summary>Clears the event: later waits block until the next <see cref="Set"/>. Waiters already woken stay woken.</summary>

@@ -157,7 +157,7 @@ public sealed class AsyncSemaphore : IWaitSource
 
         Tasklet? current = Tasklet.CurrentOrNull;
         MarkUsedBy(current);
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
         int previous;
         using (new GateScope(ref _gate))
         {
@@ -176,15 +176,14 @@ public sealed class AsyncSemaphore : IWaitSource
                 // Claimed: this waiter now holds the permit, whatever happens to it next (a kill that comes later is
                 // raised at its next blocking point). A node whose claim failed was dropped, and the permit went on.
                 node._waiter!.SetOutcome(node._caseIndex, null);
-                node._next = wakeList;
-                wakeList = node;
+                wakeList.Add(node);
                 left--;
             }
 
             _count += left;
         }
 
-        WakeAll(wakeList, current);
+        wakeList.WakeAll(current);
         return previous;
     }
 
@@ -228,17 +227,6 @@ public sealed class AsyncSemaphore : IWaitSource
         return waiter.AsValueTask();
     }
 
-    // Outside the gate. Each node's link is read before its wake: the woken owner may reuse its node at once.
-    private static void WakeAll(SelectCase? wakeList, Tasklet? current)
-    {
-        while (wakeList is not null)
-        {
-            SelectCase? next = wakeList._next;
-            wakeList._next = null;
-            Waiter.WakePartner(wakeList._waiter!, current, preferPartner: false);
-            wakeList = next;
-        }
-    }
 
     private void MarkUsedBy(Tasklet? current)
     {

@@ -69,7 +69,7 @@ public sealed class WaitGroup : IWaitSource
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         MarkUsedBy(current);
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
         using (new GateScope(ref _gate))
         {
             AssertInvariants();
@@ -93,20 +93,12 @@ public sealed class WaitGroup : IWaitSource
                 while ((node = _waiters.DequeueAndClaim()) is not null)
                 {
                     node._waiter!.SetOutcome(node._caseIndex, null);
-                    node._next = wakeList;
-                    wakeList = node;
+                    wakeList.Add(node);
                 }
             }
         }
 
-        // Outside the gate. Each link is read before its wake: the woken owner may reuse its node at once.
-        while (wakeList is not null)
-        {
-            SelectCase? next = wakeList._next;
-            wakeList._next = null;
-            Waiter.WakePartner(wakeList._waiter!, current, preferPartner: false);
-            wakeList = next;
-        }
+        wakeList.WakeAll(current); // outside the gate, in the order served
     }
 
     /// <summary>Counts one piece of work done: <c>Add(-1)</c>.</summary>
