@@ -29,7 +29,7 @@ public class AsyncBarrierTests
             });
         }
 
-        s.Run();
+        s.RunToEnd();
 
         // Nobody starts round r+1 before everyone has finished round r.
         Assert.Equal(["0", "0", "0", "1", "1", "1", "2", "2", "2", "3", "3", "3"], log);
@@ -72,7 +72,7 @@ public class AsyncBarrierTests
             barrier.Reset();
             Assert.False(barrier.IsBroken);
         });
-        s.Run();
+        s.RunToEnd();
         Assert.IsType<TaskletExitException>(victim!.Exception);
         var broken = Assert.IsType<BrokenBarrierException>(other);
         Assert.Contains("'step' is broken", broken.Message);
@@ -96,7 +96,7 @@ public class AsyncBarrierTests
             victim.Kill();
             last = await Record.ExceptionAsync(async () => await barrier.SignalAndWaitAsync());
         });
-        s.Run();
+        s.RunToEnd();
         Assert.IsType<BrokenBarrierException>(other);
         Assert.IsType<BrokenBarrierException>(last);
         Assert.Equal(0, barrier.Phase);
@@ -120,7 +120,7 @@ public class AsyncBarrierTests
             Assert.Equal(1, await barrier.SignalAndWaitAsync()); // the trip: first is claimed and passes
             first.Kill();                                       // too late for that wait
         });
-        s.Run();
+        s.RunToEnd();
         Assert.Equal(0, passedWith);
         Assert.IsType<TaskletExitException>(atNext);
         Assert.Equal(1, barrier.Phase);
@@ -131,20 +131,24 @@ public class AsyncBarrierTests
     public void Timeout_OfAWaitingParticipant_BreaksTheBarrier()
     {
         using var s = SchedulerExtensions.Deterministic();
-        var barrier = new AsyncBarrier(3);
+        AsyncBarrier? barrier = null;
         Exception? timedOut = null, other = null;
         s.Go(async () =>
         {
-            using (Tasklet.Timeout(TimeSpan.FromSeconds(1)))
+            barrier = new AsyncBarrier(3); // made inside: a wait left hanging is reported as a deadlock
+            Tasklet.Go(async () =>
             {
-                timedOut = await Record.ExceptionAsync(async () => await barrier.SignalAndWaitAsync());
-            }
+                using (Tasklet.Timeout(TimeSpan.FromSeconds(1)))
+                {
+                    timedOut = await Record.ExceptionAsync(async () => await barrier.SignalAndWaitAsync());
+                }
+            });
+            Tasklet.Go(async () => other = await Record.ExceptionAsync(async () => await barrier.SignalAndWaitAsync()));
         });
-        s.Go(async () => other = await Record.ExceptionAsync(async () => await barrier.SignalAndWaitAsync()));
         s.Run();
         Assert.IsType<TaskletTimeoutException>(timedOut);
         Assert.IsType<BrokenBarrierException>(other);
-        Assert.True(barrier.IsBroken);
+        Assert.True(barrier!.IsBroken);
     }
 
     [Fact]
@@ -154,7 +158,7 @@ public class AsyncBarrierTests
         var barrier = new AsyncBarrier(2);
         ValueTask<int> precancelled = barrier.SignalAndWaitAsync(new CancellationToken(canceled: true));
         Assert.True(precancelled.IsCanceled);
-        Assert.Contains("(0 of 2 arrived)", barrier.ToStringForTest());
+        Assert.Contains("(0 of 2 arrived)", barrier.Describe());
 
         Exception? cancelled = null;
         using var cts = new CancellationTokenSource();
@@ -259,7 +263,3 @@ public class AsyncBarrierDeadlockTests
     }
 }
 
-internal static class BarrierTestExtensions
-{
-    public static string ToStringForTest(this AsyncBarrier barrier) => barrier.Describe();
-}

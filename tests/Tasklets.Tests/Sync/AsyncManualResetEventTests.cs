@@ -134,11 +134,11 @@ public class AsyncManualResetEventTests
     public void Kill_Timeout_Cancel_OfWaiters_LeaveNothingBehind()
     {
         using var s = SchedulerExtensions.Deterministic();
-        var ev = new AsyncManualResetEvent();
         Exception? timedOut = null, cancelled = null;
         int woken = 0;
         s.Go(async () =>
         {
+            var ev = new AsyncManualResetEvent(); // made inside: a wait left hanging is reported as a deadlock
             using var cts = new CancellationTokenSource();
             Tasklet victim = Tasklet.Go(async () => { await ev.WaitAsync(); woken += 100; });
             Tasklet.Go(async () =>

@@ -120,9 +120,10 @@ public class AsyncSemaphoreTests
         Tasklet? first = null;
         bool secondGotIt = false;
         bool firstGotIt = false;
-        var sem = new AsyncSemaphore(0);
+        AsyncSemaphore? sem = null;
         s.Go(async () =>
         {
+            sem = new AsyncSemaphore(0); // made inside: a lost permit would be reported as a deadlock, not hang
             first = Tasklet.Go(async () => { await sem.WaitAsync(); firstGotIt = true; }, "first");
             Tasklet.Go(async () => { await sem.WaitAsync(); secondGotIt = true; }, "second");
             await Tasklet.Yield(); // both park
@@ -134,7 +135,7 @@ public class AsyncSemaphoreTests
         Assert.False(firstGotIt);
         Assert.IsType<TaskletExitException>(first!.Exception);
         Assert.True(secondGotIt);
-        Assert.Equal(0, sem.CurrentCount); // second holds the one permit
+        Assert.Equal(0, sem!.CurrentCount); // second holds the one permit
     }
 
     [Fact]
@@ -144,9 +145,10 @@ public class AsyncSemaphoreTests
         Tasklet? holder = null;
         bool acquired = false;
         Exception? atNextBlock = null;
-        var sem = new AsyncSemaphore(0, 1);
+        AsyncSemaphore? sem = null;
         s.Go(async () =>
         {
+            sem = new AsyncSemaphore(0, 1);
             holder = Tasklet.Go(async () =>
             {
                 await sem.WaitAsync();
@@ -168,17 +170,18 @@ public class AsyncSemaphoreTests
         s.Run();
         Assert.True(acquired);
         Assert.IsType<TaskletExitException>(atNextBlock);
-        Assert.Equal(1, sem.CurrentCount);
+        Assert.Equal(1, sem!.CurrentCount);
     }
 
     [Fact]
     public void Timeout_WaitTakesNothing_LaterReleaseStaysFree()
     {
         using var s = SchedulerExtensions.Deterministic();
-        var sem = new AsyncSemaphore(0);
+        AsyncSemaphore? sem = null;
         Exception? caught = null;
         s.Go(async () =>
         {
+            sem = new AsyncSemaphore(0);
             using (Tasklet.Timeout(TimeSpan.FromSeconds(5)))
             {
                 caught = await Record.ExceptionAsync(async () => await sem.WaitAsync());
@@ -188,18 +191,19 @@ public class AsyncSemaphoreTests
         });
         s.Run();
         Assert.IsType<TaskletTimeoutException>(caught);
-        Assert.Equal(1, sem.CurrentCount);
+        Assert.Equal(1, sem!.CurrentCount);
     }
 
     [Fact]
     public void Cancel_WaitTakesNothing_NextWaiterGetsThePermit()
     {
         using var s = new Scheduler();
-        var sem = new AsyncSemaphore(0);
+        AsyncSemaphore? sem = null;
         Exception? cancelled = null;
         bool secondGotIt = false;
         s.Go(async () =>
         {
+            sem = new AsyncSemaphore(0);
             using var cts = new CancellationTokenSource();
             Tasklet.Go(async () => cancelled = await Record.ExceptionAsync(async () => await sem.WaitAsync(cts.Token)));
             Tasklet.Go(async () => { await sem.WaitAsync(); secondGotIt = true; });
@@ -211,7 +215,7 @@ public class AsyncSemaphoreTests
         s.Run();
         Assert.IsAssignableFrom<OperationCanceledException>(cancelled);
         Assert.True(secondGotIt);
-        Assert.Equal(0, sem.CurrentCount);
+        Assert.Equal(0, sem!.CurrentCount);
     }
 
     [Fact]

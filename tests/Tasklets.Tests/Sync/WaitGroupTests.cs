@@ -122,12 +122,12 @@ public class WaitGroupTests
     public void Kill_Timeout_Cancel_OfWaiters_LeaveTheCountAndOtherWaitersAlone()
     {
         using var s = SchedulerExtensions.Deterministic();
-        var group = new WaitGroup();
         Exception? timedOut = null, cancelled = null;
         bool woken = false;
-        group.Add(1);
         s.Go(async () =>
         {
+            var group = new WaitGroup(); // made inside: a wait left hanging is reported as a deadlock
+            group.Add(1);
             using var cts = new CancellationTokenSource();
             Tasklet victim = Tasklet.Go(async () => await group.WaitAsync());
             Tasklet.Go(async () =>
