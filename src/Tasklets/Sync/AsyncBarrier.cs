@@ -71,9 +71,11 @@ public sealed class AsyncBarrier : IWaitSource
     public int Participants => _participants;
 
     /// <summary>The number of phases completed so far (a snapshot).</summary>
+    // Lock-free: a single word written only under the gate, so the read returns the value it had at that instant.
     public long Phase => Volatile.Read(ref _phase);
 
     /// <summary>True once the barrier is broken, until <see cref="Reset"/> (a snapshot).</summary>
+    // Lock-free: a single word written only under the gate, so the read returns the value it had at that instant.
     public bool IsBroken => Volatile.Read(ref _broken);
 
     long IWaitSource.Id => _id;
@@ -138,7 +140,7 @@ public sealed class AsyncBarrier : IWaitSource
                 BreakLocked(ref wakeList, "it was reset while participants waited");
             }
 
-            _broken = false;
+            Volatile.Write(ref _broken, false);
             _arrived = 0;
         }
 
@@ -232,6 +234,8 @@ public sealed class AsyncBarrier : IWaitSource
         SelectCase? node;
         while ((node = _waiting.DequeueAndClaim()) is not null)
         {
+            // Decided before the claim (the barrier is broken); claimed under the gate, so this participant gets the
+            // exception and nothing else. A node whose claim failed was ended by its own kill, timeout or cancellation.
             node._waiter!.SetOutcome(-1, new BrokenBarrierException(BrokenMessage(why)));
             wakeList.Add(node);
         }

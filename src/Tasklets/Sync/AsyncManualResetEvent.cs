@@ -50,6 +50,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
     public string? Name { get; init; }
 
     /// <summary>True while the event is set (a snapshot: another party may change it at once).</summary>
+    // Lock-free: a single word written only under the gate, so the read returns the value it had at that instant.
     public bool IsSet => Volatile.Read(ref _isSet);
 
     long IWaitSource.Id => _id;
@@ -76,6 +77,9 @@ public sealed class AsyncManualResetEvent : IWaitSource
             SelectCase? node;
             while ((node = _waiters.DequeueAndClaim()) is not null)
             {
+                // Claimed under the gate, after the flag was set: this wait ends woken, whatever else races for it (a
+                // kill, a timeout, another case of the select lost the claim and raise nothing here). A node whose claim
+                // failed was dropped: that wait was ended by someone else and is withdrawn by its owner.
                 // A select's node fires as its case (the index it was queued with); a plain wait's index is 0.
                 node._waiter!.SetOutcome(node._caseIndex, null);
                 wakeList.Add(node);

@@ -72,6 +72,7 @@ public sealed class AsyncSemaphore : IWaitSource
     public string? Name { get; init; }
 
     /// <summary>The number of free permits now (a snapshot: other parties may change it at once).</summary>
+    // Lock-free: a single word written only under the gate, so the read returns the value it had at that instant.
     public int CurrentCount => Volatile.Read(ref _count);
 
     /// <summary>The most permits that may be free at once.</summary>

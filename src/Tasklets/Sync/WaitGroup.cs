@@ -52,6 +52,7 @@ public sealed class WaitGroup : IWaitSource
     public string? Name { get; init; }
 
     /// <summary>The count now (a snapshot: other parties may change it at once).</summary>
+    // Lock-free: a single word written only under the gate, so the read returns the value it had at that instant.
     public int Count => Volatile.Read(ref _count);
 
     long IWaitSource.Id => _id;
@@ -92,6 +93,8 @@ public sealed class WaitGroup : IWaitSource
                 SelectCase? node;
                 while ((node = _waiters.DequeueAndClaim()) is not null)
                 {
+                    // Claimed under the gate at zero: this waiter returns normally, and a later Add (a new round) cannot
+                    // reach it. A node whose claim failed (kill, timeout, cancellation first) was dropped.
                     node._waiter!.SetOutcome(node._caseIndex, null);
                     wakeList.Add(node);
                 }

@@ -275,6 +275,27 @@ public class AsyncSemaphoreTests
     }
 
     [Fact]
+    public void DebuggerDisplay_ResolvesForEverySyncPrimitive()
+    {
+        object[] primitives =
+        [
+            new AsyncSemaphore(1, 2) { Name = "s" },
+            new AsyncManualResetEvent { Name = "e" },
+            new WaitGroup { Name = "w" },
+            new AsyncBarrier(2) { Name = "b" },
+        ];
+        string[] expected = ["semaphore 's' (1 of 2 free)", "event 'e' (not set)", "wait group 'w' (count 0)", "barrier 'b' (0 of 2 arrived)"];
+        for (int i = 0; i < primitives.Length; i++)
+        {
+            Type type = primitives[i].GetType();
+            var attribute = (System.Diagnostics.DebuggerDisplayAttribute?)Attribute.GetCustomAttribute(type, typeof(System.Diagnostics.DebuggerDisplayAttribute));
+            Assert.Equal("{DebuggerDisplay,nq}", attribute?.Value);
+            var property = type.GetProperty("DebuggerDisplay", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
+            Assert.Equal(expected[i], (string?)property?.GetValue(primitives[i]));
+        }
+    }
+
+    [Fact]
     public void Dump_NamesTheSemaphoreAndItsFreePermits()
     {
         using var s = new Scheduler();
