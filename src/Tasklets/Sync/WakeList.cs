@@ -1,6 +1,4 @@
-using Tasklets.Internal;
-
-namespace Tasklets;
+namespace Tasklets.Internal;
 
 /// <summary>
 /// The waits a coordination primitive ended under its gate, to be woken after the gate is released, in the order
