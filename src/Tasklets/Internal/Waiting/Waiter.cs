@@ -675,4 +675,8 @@ internal enum WaitKind : byte
     Join,
     Yield,
     Thread,
+
+    // A coordination primitive of src/Tasklets/Sync (semaphore, event, wait group, barrier): its one registration
+    // describes it.
+    Coordination,
 }
