@@ -675,4 +675,6 @@ internal enum WaitKind : byte
     Join,
     Yield,
     Thread,
+    Lock,
+    Condition,
 }
