@@ -3,6 +3,8 @@ using Xunit;
 
 namespace Tasklets.Tests.Sync;
 
+// Deadlock detection looks at every scheduler inside Run() in the process: run alone.
+[Collection(NonParallel.Name)]
 public class AsyncLockTests
 {
     // ------------------------------------------------------------------ basics
@@ -493,6 +495,67 @@ public class AsyncLockTests
         });
         s.Run();
         Assert.Equal(-1, fired);
+    }
+
+    // ------------------------------------------------------------------ deadlock and Dump
+
+    [Fact]
+    public void Run_CycleThroughTwoLocks_ReportsBothTaskletsAndBothLocks_AndTheKillsFreeThem()
+    {
+        using var s = new Scheduler();
+        Tasklet? a = null, b = null;
+        AsyncLock? accounts = null, ledger = null;
+        s.Go(async () =>
+        {
+            accounts = new AsyncLock { Name = "accounts" };
+            ledger = new AsyncLock { Name = "ledger" };
+            a = Tasklet.Go(async () =>
+            {
+                using (await accounts.LockAsync())
+                {
+                    await Tasklet.Yield();
+                    using (await ledger.LockAsync())
+                    {
+                    }
+                }
+            }, "a");
+            b = Tasklet.Go(async () =>
+            {
+                using (await ledger.LockAsync())
+                {
+                    await Tasklet.Yield();
+                    using (await accounts.LockAsync())
+                    {
+                    }
+                }
+            }, "b");
+            await Task.CompletedTask;
+        });
+
+        var ex = Assert.Throws<DeadlockException>(s.Run);
+        Assert.Equal(2, ex.Blocked.Count);
+        Assert.Contains($"tasklet {a!.Id} 'a': acquire of lock 'ledger' held by tasklet {b!.Id} 'b'", ex.Message);
+        Assert.Contains($"tasklet {b.Id} 'b': acquire of lock 'accounts' held by tasklet {a.Id} 'a'", ex.Message);
+        Assert.False(accounts!.IsLocked, "KillOnDeadlock ran the using blocks");
+        Assert.False(ledger!.IsLocked);
+    }
+
+    [Fact]
+    public void Dump_ShowsAcquireOfLockHeldByTheWriter()
+    {
+        using var s = new Scheduler();
+        var l = new AsyncLock { Name = "db" };
+        var release = new Channel<int>();
+        Tasklet writer = s.Go(async () => { using (await l.LockAsync()) { await release.ReceiveAsync(); } }, "writer");
+        Tasklet reader = s.Go(async () => { using (await l.LockAsync()) { } }, "reader");
+        s.RunUntilIdle();
+        string dump = s.Dump();
+        Assert.Contains($"{reader.Id} 'reader' Blocked: acquire of lock 'db' held by tasklet {writer.Id} 'writer'", dump);
+        release.TrySend(1);
+        s.RunUntilIdle();
+        Assert.DoesNotContain("'reader'", s.Dump());
+        Assert.False(l.IsLocked);
+        Assert.Equal("lock 'db' (free)", l.Describe());
     }
 
     // ------------------------------------------------------------------ threads
