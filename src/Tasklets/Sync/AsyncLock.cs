@@ -118,7 +118,31 @@ public sealed class AsyncLock : IWaitSource
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
     public ValueTask<Releaser> LockAsync(CancellationToken cancellationToken = default)
-        => LockCore(Tasklet.CurrentOrNull, checkInterrupts: true, restoreToken: 0, restoreDepth: 0, cancellationToken, out _);
+    {
+        Tasklet? current = Tasklet.CurrentOrNull;
+        if (current is not null)
+        {
+            current.ThrowIfInterrupted();
+        }
+
+        MarkUsedBy(current);
+        if (!cancellationToken.IsCancellationRequested)
+        {
+            // Fast path, the free lock: no try/finally (nothing between Enter and Exit can throw), no wait set up.
+            // Anything else (busy, reentry, a waiter to queue) takes the gate again in LockCore, which decides anew.
+            _gate.Enter();
+            if (_depth == 0)
+            {
+                Releaser releaser = GrantLocked(current, 0, 0); // free implies nobody waits: this overtakes no one
+                _gate.Exit();
+                return new ValueTask<Releaser>(releaser);
+            }
+
+            _gate.Exit();
+        }
+
+        return LockCore(current, checkInterrupts: false, restoreToken: 0, restoreDepth: 0, cancellationToken, out _);
+    }
 
     /// <summary>Acquires the lock if that needs no wait: it is free, or (reentrant) held by the calling tasklet.</summary>
     /// <param name="releaser">The releaser when the method returns true; default otherwise (disposing it does nothing).</param>
@@ -293,6 +317,27 @@ public sealed class AsyncLock : IWaitSource
     internal void Release(long token, int depth)
     {
         Tasklet? current = Tasklet.CurrentOrNull;
+
+        // Fast path, the owner's last release with nobody queued: every check of ReleaseProblemLocked holds (the lock
+        // is held once, by this party, with this releaser's token), and with an empty queue the handoff would free it.
+        // No try/finally: nothing between Enter and Exit can throw. Anything else goes the checked way below.
+        _gate.Enter();
+        if (_depth == 1 && depth == 1 && token == _token && ReferenceEquals(_owner, current) && _waiters.IsEmpty)
+        {
+            _owner = null;
+            _token = 0;
+            Volatile.Write(ref _depth, 0);
+            _gate.Exit();
+            return;
+        }
+
+        _gate.Exit();
+        ReleaseChecked(current, token, depth);
+    }
+
+    // The general release: nested, handoff to a waiter, or refused with the reason.
+    private void ReleaseChecked(Tasklet? current, long token, int depth)
+    {
         LockCase? next;
         string? problem;
         using (new GateScope(ref _gate))
