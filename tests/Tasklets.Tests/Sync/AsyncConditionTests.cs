@@ -389,4 +389,33 @@ public class AsyncConditionTests
         Assert.False(l!.IsLocked);
         Assert.IsType<TaskletExitException>(waiter.Exception);
     }
+
+    [Fact]
+    public async Task PlainAsyncCode_WaitsAndIsNotifiedAcrossThreads_HoldsTheLockAgain()
+    {
+        var l = new AsyncLock();
+        var c = new AsyncCondition(l);
+        bool ready = false;
+        Task<bool> waiter = Task.Run(async () =>
+        {
+            using (await l.LockAsync())
+            {
+                await c.WaitUntilAsync(() => ready);
+                return l.IsLocked && l.Owner is null;
+            }
+        });
+        while (!waiter.IsCompleted)
+        {
+            using (await l.LockAsync())
+            {
+                ready = true;
+                c.NotifyAll();
+            }
+
+            await Task.Yield();
+        }
+
+        Assert.True(await waiter.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.False(l.IsLocked);
+    }
 }
