@@ -676,7 +676,9 @@ internal enum WaitKind : byte
     Yield,
     Thread,
 
-    // A coordination primitive of src/Tasklets/Sync (semaphore, event, wait group, barrier): its one registration
-    // describes it.
+    // The coordination primitives of src/Tasklets/Sync: a semaphore, event, wait group or barrier (Coordination), a
+    // lock's acquire (Lock), a condition's wait (Condition). Their one registration describes them.
     Coordination,
+    Lock,
+    Condition,
 }
