@@ -16,6 +16,9 @@ internal enum Scenario
 
     /// <summary>(d) The control: plain async Task on the thread pool, the CPU work on a thread.</summary>
     PlainAsyncControl,
+
+    /// <summary>(e) The floor of a one-thread loop: plain async Task on one thread, the CPU work on a thread.</summary>
+    PlainAsyncOneThread,
 }
 
 /// <summary>Runs one setting of seed 002's experiment: an echo server, a load generator, optionally CPU work beside the server.</summary>
@@ -23,7 +26,7 @@ internal static class Experiment
 {
     public const int Connections = 8;
 
-    public static readonly Scenario[] All = [Scenario.Alone, Scenario.CheckpointingCpu, Scenario.CpuInThread, Scenario.PlainAsyncControl];
+    public static readonly Scenario[] All = [Scenario.Alone, Scenario.CheckpointingCpu, Scenario.CpuInThread, Scenario.PlainAsyncControl, Scenario.PlainAsyncOneThread];
 
     public static string Label(Scenario scenario) => scenario switch
     {
@@ -31,6 +34,7 @@ internal static class Experiment
         Scenario.CheckpointingCpu => "(b) + CPU tasklet, Checkpoint()",
         Scenario.CpuInThread => "(c) + CPU work in RunInThread",
         Scenario.PlainAsyncControl => "(d) control: async Task + CPU thread",
+        Scenario.PlainAsyncOneThread => "(e) floor: async Task on one thread + CPU thread",
         _ => throw new ArgumentOutOfRangeException(nameof(scenario), scenario, null),
     };
 
@@ -42,7 +46,8 @@ internal static class Experiment
             Scenario.Alone => new TaskletEchoServer(CpuLoad.None, cpu),
             Scenario.CheckpointingCpu => new TaskletEchoServer(CpuLoad.CheckpointingTasklet, cpu),
             Scenario.CpuInThread => new TaskletEchoServer(CpuLoad.RunInThread, cpu),
-            Scenario.PlainAsyncControl => new PlainAsyncEchoServer(CpuLoad.Thread, cpu),
+            Scenario.PlainAsyncControl => new PlainAsyncEchoServer(CpuLoad.Thread, cpu, oneThread: false),
+            Scenario.PlainAsyncOneThread => new PlainAsyncEchoServer(CpuLoad.Thread, cpu, oneThread: true),
             _ => throw new ArgumentOutOfRangeException(nameof(scenario), scenario, null),
         };
 

@@ -128,8 +128,10 @@ internal sealed class TaskletEchoServer : IEchoServer
 }
 
 /// <summary>
-/// The control: the same server as plain <c>async Task</c> code on the thread pool, the CPU work on a dedicated
-/// thread (what a .NET developer writes without Tasklets).
+/// The control: the same server as plain <c>async Task</c> code, the CPU work on a dedicated thread (what a .NET
+/// developer writes without Tasklets). On the thread pool, or on one thread (a minimal single-threaded
+/// SynchronizationContext): the floor of any one-thread event loop, which pays a thread hop per completion as a
+/// scheduler does.
 /// </summary>
 internal sealed class PlainAsyncEchoServer : IEchoServer
 {
@@ -138,10 +140,20 @@ internal sealed class PlainAsyncEchoServer : IEchoServer
     private readonly List<Task> _connections = [];
     private readonly Task _accept;
     private readonly Thread? _cpuThread;
+    private readonly OneThreadLoop? _loop;
 
-    public PlainAsyncEchoServer(CpuLoad load, CpuWork cpu)
+    public PlainAsyncEchoServer(CpuLoad load, CpuWork cpu, bool oneThread)
     {
-        _accept = Task.Run(AcceptAsync);
+        if (oneThread)
+        {
+            _loop = new OneThreadLoop();
+            _accept = _loop.Start(AcceptAsync);
+        }
+        else
+        {
+            _accept = Task.Run(AcceptAsync);
+        }
+
         if (load == CpuLoad.Thread)
         {
             _cpuThread = new Thread(() =>
@@ -180,6 +192,10 @@ internal sealed class PlainAsyncEchoServer : IEchoServer
         {
             // The accept loop ends by cancellation; a connection failure would have been rethrown instead.
         }
+        finally
+        {
+            _loop?.Stop();
+        }
     }
 
     public void Dispose()
@@ -196,8 +212,46 @@ internal sealed class PlainAsyncEchoServer : IEchoServer
             connection.NoDelay = true;
             lock (_connections)
             {
-                _connections.Add(Task.Run(() => Protocol.EchoAsync(connection, _stop.Token)));
+                // On one thread the echo starts inline and its continuations come back to the loop; else on the pool.
+                _connections.Add(_loop is null ? Task.Run(() => Protocol.EchoAsync(connection, _stop.Token)) : Protocol.EchoAsync(connection, _stop.Token));
             }
         }
+    }
+}
+
+/// <summary>A minimal single-threaded SynchronizationContext on a thread of its own: posted work runs in order.</summary>
+internal sealed class OneThreadLoop : SynchronizationContext
+{
+    private readonly System.Collections.Concurrent.BlockingCollection<(SendOrPostCallback Callback, object? State)> _queue = [];
+    private readonly Thread _thread;
+
+    public OneThreadLoop()
+    {
+        _thread = new Thread(() =>
+        {
+            SetSynchronizationContext(this);
+            foreach ((SendOrPostCallback callback, object? state) in _queue.GetConsumingEnumerable())
+            {
+                callback(state);
+            }
+        })
+        { Name = "one-thread loop", IsBackground = true };
+        _thread.Start();
+    }
+
+    public override void Post(SendOrPostCallback d, object? state) => _queue.Add((d, state));
+
+    /// <summary>Runs <paramref name="start"/> on the loop's thread; its awaits come back there.</summary>
+    public Task Start(Func<Task> start)
+    {
+        var started = new TaskCompletionSource<Task>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(_ => started.SetResult(start()), null);
+        return started.Task.Unwrap();
+    }
+
+    public void Stop()
+    {
+        _queue.CompleteAdding();
+        _thread.Join();
     }
 }
