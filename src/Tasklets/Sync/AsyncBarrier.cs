@@ -7,7 +7,7 @@ namespace Tasklets;
 /// <summary>
 /// A cyclic barrier for a fixed number of participants (Python's <c>threading.Barrier</c>): each participant calls
 /// <see cref="SignalAndWaitAsync"/>, and all of them go on together once the last one arrives; then the next phase
-/// begins. Thread-safe, across schedulers. See DESIGN.md, "Coordination", and docs/coordination-sync.md.
+/// begins. Thread-safe, across schedulers. See DESIGN.md, "Coordination", and docs/coordination.md.
 /// </summary>
 /// <remarks>
 /// <para><b>A participant that leaves breaks the barrier</b> (Python's rule, not a withdrawal). If a waiting

@@ -8,7 +8,7 @@ namespace Tasklets;
 /// <summary>
 /// A condition variable over an <see cref="AsyncLock"/> (Python's <c>threading.Condition</c>, stacklesslib's
 /// <c>Condition</c>, Go's <c>sync.Cond</c>): a holder of the lock waits, releasing it, until another party notifies;
-/// then it holds the lock again. Thread-safe. See DESIGN.md, "Coordination", and docs/coordination-lock.md.
+/// then it holds the lock again. Thread-safe. See DESIGN.md, "Coordination", and docs/coordination.md.
 /// </summary>
 /// <example><code>
 /// using (await gate.LockAsync())

@@ -9,7 +9,7 @@ namespace Tasklets;
 /// <summary>
 /// A mutual-exclusion lock for tasklets, plain async code and OS threads (stacklesslib's <c>Lock</c>/<c>RLock</c>,
 /// Go's <c>sync.Mutex</c> in starvation mode): FIFO, no barging, owned, optionally reentrant. Thread-safe.
-/// See DESIGN.md, "Coordination", and docs/coordination-lock.md.
+/// See DESIGN.md, "Coordination", and docs/coordination.md.
 /// </summary>
 /// <remarks>
 /// <para><b>State</b> (all under <c>_gate</c>): <c>_depth</c> (0 free, n the owner's nested acquisitions),

@@ -8,7 +8,7 @@ namespace Tasklets;
 /// An event for tasklets, plain async code and OS threads (Python's <c>threading.Event</c>): while it is set, waits
 /// complete at once; <see cref="Set"/> wakes every waiter; <see cref="Reset"/> makes later waits block again.
 /// Thread-safe, across schedulers. <see cref="WaitCase"/> lets a <see cref="Select"/> wait for it beside channels.
-/// See DESIGN.md, "Coordination", and docs/coordination-sync.md.
+/// See DESIGN.md, "Coordination", and docs/coordination.md.
 /// </summary>
 /// <remarks>
 /// <para><b>Invariants</b> (whenever <c>_gate</c> is free): <c>_isSet</c> implies that no live node is queued (a

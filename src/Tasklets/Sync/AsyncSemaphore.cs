@@ -7,7 +7,7 @@ namespace Tasklets;
 /// <summary>
 /// A counting semaphore for tasklets, plain async code and OS threads: <see cref="WaitAsync"/> takes a permit,
 /// waiting while none is free; <see cref="Release"/> gives permits back. Thread-safe, across schedulers. See
-/// DESIGN.md, "Coordination", and docs/coordination-sync.md.
+/// DESIGN.md, "Coordination", and docs/coordination.md.
 /// </summary>
 /// <remarks>
 /// <para><b>Invariants</b> (whenever <c>_gate</c> is free):</para>

@@ -7,7 +7,7 @@ namespace Tasklets;
 /// <summary>
 /// Go's <c>sync.WaitGroup</c> for tasklets, plain async code and OS threads: <see cref="Add"/> counts work to do,
 /// <see cref="Done"/> counts it done, <see cref="WaitAsync"/> waits until the count is zero. Thread-safe, across
-/// schedulers. See DESIGN.md, "Coordination", and docs/coordination-sync.md.
+/// schedulers. See DESIGN.md, "Coordination", and docs/coordination.md.
 /// </summary>
 /// <remarks>
 /// <para><b>Invariants</b> (whenever <c>_gate</c> is free): <c>_count &gt;= 0</c>; <c>_count == 0</c> implies that
