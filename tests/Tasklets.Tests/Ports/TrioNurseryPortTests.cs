@@ -6,7 +6,7 @@ namespace Tasklets.Tests.Ports;
 /// <summary>
 /// Trio's nursery behaviours (trio/_core/_tests/test_run.py), ported to <see cref="TaskletGroup"/>: the scenario of each
 /// Trio test, re-expressed with tasklets, with the virtual clock standing in for Trio's autojump_clock. One deliberate
-/// difference (docs/coordination-structured.md): a child's failure kills its siblings but not the code of the
+/// difference (docs/coordination.md): a child's failure kills its siblings but not the code of the
 /// <c>await using</c> block itself, which C# cannot interrupt between awaits; the block's end then throws.
 /// </summary>
 public class TrioNurseryPortTests
