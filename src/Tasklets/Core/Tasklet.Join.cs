@@ -38,9 +38,17 @@ public partial class Tasklet
             return ObserveEnd();
         }
 
+        return JoinCore(Waiter.ForParty(current), current, cancellationToken);
+    }
+
+    /// <summary>
+    /// Parks <paramref name="waiter"/> (of <paramref name="current"/>, or of no tasklet) on this tasklet's end, or
+    /// returns the end at once if it came first. JoinAsync and JoinDetached differ only in the waiter and the token.
+    /// </summary>
+    private ValueTask JoinCore(Waiter waiter, Tasklet? current, CancellationToken cancellationToken)
+    {
         JoinSource source = Cold.JoinSource ?? CreateJoinSource();
-        source.MarkUsedBy(current);
-        Waiter waiter = Waiter.ForParty(current);
+        source.MarkUsedBy(CurrentOrNull);
         JoinNode node = waiter.RentNode<JoinNode>();
         long generation;
         using (new GateScope(ref source.Gate))

@@ -251,33 +251,7 @@ public partial class Tasklet
             return ObserveEnd();
         }
 
-        JoinSource source = Cold.JoinSource ?? CreateJoinSource();
-        source.MarkUsedBy(CurrentOrNull);
-        ExternalWaiter waiter = ExternalWaiter.RentFor(null);
-        JoinNode node = waiter.RentNode<JoinNode>();
-        long generation;
-        using (new GateScope(ref source.Gate))
-        {
-            // Under the gate, as in JoinAsync: the ender writes Ending (a full fence) before it reads the join source
-            // and takes this gate, and the source was published (a full fence) before this read. So either this read
-            // sees Ending or Dead, or the ender finds, behind this gate, the node queued below.
-            if (Volatile.Read(ref _lifecycle) >= LifeEnding)
-            {
-                goto Dead;
-            }
-
-            generation = waiter.BeginWait(WaitKind.Join);
-            node.Bind(source);
-            source.EnqueueLocked(node, waiter, generation, 0);
-            waiter.AddRegistration(node);
-        }
-
-        waiter.Commit(generation, null, System.Threading.Timeout.InfiniteTimeSpan, 0, default);
-        return waiter.AsValueTask();
-
-    Dead:
-        waiter.ReleaseUnused();
-        return ObserveEnd();
+        return JoinCore(ExternalWaiter.RentFor(null), null, default);
     }
 }
 

@@ -325,31 +325,16 @@ public sealed class AsyncBarrier : IWaitSource
     string IWaitSource.Describe() => Describe();
 
     /// <summary>The registration of one waiting participant; owned and reused by its waiter.</summary>
-    private sealed class WaitNode : SelectCase
+    private sealed class WaitNode : PassiveNode
     {
         // Set only to an AsyncBarrier (Bind), so no type check is needed.
         private AsyncBarrier Typed => Unsafe.As<AsyncBarrier>(_source!);
 
         internal void Bind(AsyncBarrier barrier) => BindSource(barrier);
 
-        internal override string DescribeWait() => "wait on " + Typed.Describe();
-
-        // Never a select case: these answer "not ready" so that only the trip or a break ends the wait through them.
-        internal override bool MaybeReadyUnlocked() => true;
-
         internal override int GateSequenceUnlocked() => Typed._gate.Sequence;
-
-        internal override bool IsReadyLocked() => false;
-
-        internal override bool TryExecuteLocked(out Waiter? partner)
-        {
-            partner = null;
-            return false;
-        }
 
         internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
             => Typed._waiting.Enqueue(this, waiter, generation, caseIndex);
-
-        internal override bool PartnerPreferred => false;
     }
 }

@@ -311,30 +311,15 @@ public sealed class AsyncCondition : IWaitSource
     string IWaitSource.Describe() => Describe();
 
     /// <summary>The registration of a waiter on a condition: one per waiter, reused. Not a select case.</summary>
-    private sealed class ConditionNode : SelectCase
+    private sealed class ConditionNode : PassiveNode
     {
         private AsyncCondition Typed => Unsafe.As<AsyncCondition>(_source!);
 
         internal void Bind(AsyncCondition condition) => BindSource(condition);
 
-        internal override string DescribeWait() => "wait on " + Typed.Describe();
-
-        // Never part of a select: a condition wait has no ready state, only a notification.
-        internal override bool MaybeReadyUnlocked() => false;
-
         internal override int GateSequenceUnlocked() => Typed._gate.Sequence;
-
-        internal override bool IsReadyLocked() => false;
-
-        internal override bool TryExecuteLocked(out Waiter? partner)
-        {
-            partner = null;
-            return false;
-        }
 
         internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
             => Typed._waiters.Enqueue(this, waiter, generation, caseIndex);
-
-        internal override bool PartnerPreferred => false;
     }
 }

@@ -277,31 +277,16 @@ public sealed class AsyncSemaphore : IWaitSource
     string IWaitSource.Describe() => Describe();
 
     /// <summary>The registration of one blocked wait; owned and reused by its waiter.</summary>
-    private sealed class WaitNode : SelectCase
+    private sealed class WaitNode : PassiveNode
     {
         // Set only to an AsyncSemaphore (Bind), so no type check is needed.
         private AsyncSemaphore Typed => Unsafe.As<AsyncSemaphore>(_source!);
 
         internal void Bind(AsyncSemaphore semaphore) => BindSource(semaphore);
 
-        internal override string DescribeWait() => "wait on " + Typed.Describe();
-
-        // Never a select case: these answer "not ready" so that nothing but Release ends the wait through them.
-        internal override bool MaybeReadyUnlocked() => true;
-
         internal override int GateSequenceUnlocked() => Typed._gate.Sequence;
-
-        internal override bool IsReadyLocked() => false;
-
-        internal override bool TryExecuteLocked(out Waiter? partner)
-        {
-            partner = null;
-            return false;
-        }
 
         internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
             => Typed._waiters.Enqueue(this, waiter, generation, caseIndex);
-
-        internal override bool PartnerPreferred => false;
     }
 }

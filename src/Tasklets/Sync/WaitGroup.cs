@@ -221,31 +221,16 @@ public sealed class WaitGroup : IWaitSource
     string IWaitSource.Describe() => Describe();
 
     /// <summary>The registration of one blocked wait; owned and reused by its waiter.</summary>
-    private sealed class WaitNode : SelectCase
+    private sealed class WaitNode : PassiveNode
     {
         // Set only to a WaitGroup (Bind), so no type check is needed.
         private WaitGroup Typed => Unsafe.As<WaitGroup>(_source!);
 
         internal void Bind(WaitGroup group) => BindSource(group);
 
-        internal override string DescribeWait() => "wait on " + Typed.Describe();
-
-        // Never a select case: these answer "not ready" so that nothing but the count reaching zero ends the wait.
-        internal override bool MaybeReadyUnlocked() => true;
-
         internal override int GateSequenceUnlocked() => Typed._gate.Sequence;
-
-        internal override bool IsReadyLocked() => false;
-
-        internal override bool TryExecuteLocked(out Waiter? partner)
-        {
-            partner = null;
-            return false;
-        }
 
         internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
             => Typed._waiters.Enqueue(this, waiter, generation, caseIndex);
-
-        internal override bool PartnerPreferred => false;
     }
 }

@@ -91,7 +91,7 @@ internal sealed class ThreadWork<T> : IWaitSource
     public string Describe() => "running in a thread";
 
     /// <summary>The registration of the waiting tasklet.</summary>
-    private sealed class ThreadWorkNode : SelectCase
+    private sealed class ThreadWorkNode : PassiveNode
     {
         public ThreadWorkNode(ThreadWork<T> source)
         {
@@ -102,21 +102,9 @@ internal sealed class ThreadWork<T> : IWaitSource
 
         internal override string DescribeWait() => "running in a thread";
 
-        internal override bool MaybeReadyUnlocked() => true;
-
         internal override int GateSequenceUnlocked() => Typed._gate.Sequence;
-
-        internal override bool IsReadyLocked() => false;
-
-        internal override bool TryExecuteLocked(out Waiter? partner)
-        {
-            partner = null;
-            return false;
-        }
 
         internal override void EnqueueLocked(Waiter waiter, long generation, int caseIndex)
             => Typed._waiting.Enqueue(this, waiter, generation, caseIndex);
-
-        internal override bool PartnerPreferred => false;
     }
 }
