@@ -320,8 +320,10 @@ public partial class Tasklet
     // ---------------------------------------------------------------- threads
 
     /// <summary>
-    /// Runs blocking or CPU-bound <paramref name="work"/> on a thread-pool thread while the current tasklet waits, as a
-    /// library wait: the scheduler runs its other tasklets meanwhile.
+    /// Runs blocking or CPU-bound <paramref name="work"/> on a thread apart from the scheduler while the current tasklet
+    /// waits, as a library wait: the scheduler runs its other tasklets meanwhile. The threads are the library's own
+    /// (one per work running at once, kept a few seconds when idle), not the .NET thread pool, whose threads deliver
+    /// I/O completions; the work runs in the caller's ExecutionContext, as with Task.Run.
     /// </summary>
     /// <typeparam name="T">The result type.</typeparam>
     /// <param name="work">The work; it gets a token that is cancelled when the wait is abandoned.</param>
@@ -355,7 +357,7 @@ public partial class Tasklet
         return thread.Result;
     }
 
-    /// <summary>Runs blocking or CPU-bound <paramref name="work"/> on a thread-pool thread while the current tasklet waits; see <see cref="RunInThread{T}(Func{CancellationToken, T}, CancellationToken)"/>.</summary>
+    /// <summary>Runs blocking or CPU-bound <paramref name="work"/> on a thread apart from the scheduler while the current tasklet waits; see <see cref="RunInThread{T}(Func{CancellationToken, T}, CancellationToken)"/>.</summary>
     /// <param name="work">The work; it gets a token that is cancelled when the wait is abandoned.</param>
     /// <param name="cancellationToken">Cancels the wait (and the work's token).</param>
     /// <returns>Completes when the work finished; its exception is rethrown.</returns>

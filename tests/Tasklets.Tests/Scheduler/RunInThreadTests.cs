@@ -1,3 +1,4 @@
+using Tasklets.Internal;
 using Xunit;
 
 namespace Tasklets.Tests.Scheduling;
@@ -182,6 +183,100 @@ public class RunInThreadTests
                 Assert.IsType<TaskletExitException>(tasklets[i].Exception);
                 Assert.Equal(0, results[i]);
             }
+        }
+    }
+
+    [Fact]
+    public void RunInThread_ManyAtOnce_RunInParallel_OnThreadsApartFromThePool()
+    {
+        // Eight works that can only finish together: they must all run at once. The thread pool starts with one
+        // thread per core, and its threads deliver I/O completions; RunInThread's work must not take them.
+        const int Works = 8;
+        using var together = new Barrier(Works);
+        var onPool = new bool[Works];
+        Scheduler.Run(async () =>
+        {
+            var tasklets = new Tasklet[Works];
+            for (int i = 0; i < Works; i++)
+            {
+                int index = i;
+                tasklets[i] = Tasklet.Go(() => Tasklet.RunInThread(token =>
+                {
+                    onPool[index] = Thread.CurrentThread.IsThreadPoolThread;
+                    Assert.True(together.SignalAndWait(s_guard, token), "hang guard: the works did not run at once");
+                }).AsTask());
+            }
+
+            await Tasklet.WhenAll(tasklets);
+        });
+        Assert.All(onPool, Assert.False);
+    }
+
+    [Fact]
+    public void RunInThread_FlowsTheCallersExecutionContext()
+    {
+        var requestId = new AsyncLocal<string?>();
+        string? seen = null;
+        Scheduler.Run(async () =>
+        {
+            requestId.Value = "request 7";
+            await Tasklet.RunInThread(_ => seen = requestId.Value);
+        });
+        Assert.Equal("request 7", seen);
+    }
+
+    [Fact]
+    public void WorkerThreads_BurstsRacingRetirement_EveryItemRunsOnce()
+    {
+        // Idle workers retire after 1 ms here, so bursts queued from several threads race workers that time out,
+        // take back their idle unit, or find it claimed and wait for the release on its way.
+        TimeSpan saved = WorkerThreads.IdleTimeout;
+        WorkerThreads.IdleTimeout = TimeSpan.FromMilliseconds(1);
+        try
+        {
+            const int Producers = 3, Bursts = 40, PerBurst = 5;
+            var runs = new int[Producers * Bursts * PerBurst];
+            using var allDone = new CountdownEvent(runs.Length);
+            var producers = new Thread[Producers];
+            for (int p = 0; p < Producers; p++)
+            {
+                int producer = p;
+                producers[p] = new Thread(() =>
+                {
+                    for (int b = 0; b < Bursts; b++)
+                    {
+                        for (int k = 0; k < PerBurst; k++)
+                        {
+                            int index = (((producer * Bursts) + b) * PerBurst) + k;
+                            WorkerThreads.Queue(new CountingItem(runs, index, allDone));
+                        }
+
+                        Thread.Sleep(b % 3); // let workers go idle and retire between bursts (not a synchronisation)
+                    }
+                });
+                producers[p].Start();
+            }
+
+            foreach (Thread producer in producers)
+            {
+                Assert.True(producer.Join(s_guard), "hang guard: a producer");
+            }
+
+            Assert.True(allDone.Wait(s_guard), $"hang guard: {allDone.CurrentCount} items never ran");
+            Assert.All(runs, count => Assert.Equal(1, count));
+        }
+        finally
+        {
+            WorkerThreads.IdleTimeout = saved;
+        }
+    }
+
+    private sealed class CountingItem(int[] runs, int index, CountdownEvent done) : IThreadWorkItem
+    {
+        public void Execute()
+        {
+            Interlocked.Increment(ref runs[index]);
+            done.Signal();
         }
     }
 

@@ -2,15 +2,15 @@ namespace Tasklets.Internal;
 
 /// <summary>
 /// The wait source of <see cref="Tasklet.RunInThread{T}(Func{CancellationToken, T}, CancellationToken)"/>: work on a
-/// thread-pool thread, and the one tasklet waiting for it (a registration like any other).
+/// worker thread (<see cref="WorkerThreads"/>), and the one tasklet waiting for it (a registration like any other).
 /// </summary>
 /// <remarks>
 /// Lock: <see cref="_gate"/> guards the queue of the waiting node. The work, when done, claims the node under it
 /// (the wait may have been ended by a kill, a timeout or a cancellation first: then the claim finds nothing and the
 /// result is dropped). The result fields are written before that claim and read by the tasklet after its wake.
-/// Always externally reachable: the thread pool ends the wait, so deadlock detection treats it as pending work.
+/// Always externally reachable: a worker thread ends the wait, so deadlock detection treats it as pending work.
 /// </remarks>
-internal sealed class ThreadWork<T> : IWaitSource
+internal sealed class ThreadWork<T> : IWaitSource, IThreadWorkItem
 {
     private readonly long _id = WaitSourceIds.Next();
     private readonly Func<CancellationToken, T> _work;
@@ -18,6 +18,7 @@ internal sealed class ThreadWork<T> : IWaitSource
     private SpinGate _gate;
     private WaitQueue _waiting; // under _gate
     private T _result = default!;
+    private ExecutionContext? _context;
 
     public ThreadWork(Func<CancellationToken, T> work, CancellationToken cancellationToken)
     {
@@ -32,7 +33,7 @@ internal sealed class ThreadWork<T> : IWaitSource
 
     bool IWaitSource.IsExternal => true;
 
-    /// <summary>Parks <paramref name="current"/> on this work, then hands the work to the thread pool.</summary>
+    /// <summary>Parks <paramref name="current"/> on this work, then hands the work to a worker thread (<see cref="WorkerThreads"/>).</summary>
     public ValueTask Start(Tasklet current, CancellationToken cancellationToken)
     {
         Waiter waiter = Waiter.ForParty(current);
@@ -46,8 +47,21 @@ internal sealed class ThreadWork<T> : IWaitSource
         }
 
         waiter.Commit(generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
-        ThreadPool.QueueUserWorkItem(static s => s.Execute(), this, preferLocal: false); // flows the caller's ExecutionContext, as Task.Run
+        _context = ExecutionContext.Capture(); // the work runs in the caller's context, as with Task.Run
+        WorkerThreads.Queue(this);
         return waiter.AsValueTask();
+    }
+
+    void IThreadWorkItem.Execute()
+    {
+        if (_context is null)
+        {
+            Execute(); // flow was suppressed by the caller
+        }
+        else
+        {
+            ExecutionContext.Run(_context, static s => ((ThreadWork<T>)s!).Execute(), this);
+        }
     }
 
     /// <summary>The wait ended otherwise (kill, timeout, cancellation): the work's token is cancelled, its result dropped.</summary>
