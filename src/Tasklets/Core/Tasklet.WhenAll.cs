@@ -228,7 +228,9 @@ public partial class Tasklet
     /// </summary>
     /// <returns>The task; it completes on the thread pool, not on the scheduler.</returns>
     /// <remarks>
-    /// The failure counts as observed (it is handed to the task). Inside a tasklet, prefer <c>await t</c> or
+    /// The failure counts as observed (it is handed to the task). As with <c>Task.Run</c>, a failure by an
+    /// <see cref="OperationCanceledException"/> (someone else's token) makes the task Canceled, not Faulted: .NET
+    /// treats an OperationCanceledException leaving a task as its cancellation. Inside a tasklet, prefer <c>await t</c> or
     /// <see cref="WhenAll(Tasklet[])"/>: awaiting a Task is a foreign await, which deadlock detection cannot see
     /// through. One allocation (the task). Any thread.
     /// </remarks>

@@ -60,7 +60,9 @@ public sealed class AsyncCondition : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => _external;
+    // A party outside the tasklets that uses the lock can notify too (it holds the lock, then notifies), so the
+    // condition is as reachable as its lock.
+    bool IWaitSource.IsExternal => _external || ((IWaitSource)_lock).IsExternal;
 
     void IWaitSource.EnterGate() => _gate.Enter();
 

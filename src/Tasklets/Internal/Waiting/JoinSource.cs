@@ -59,7 +59,9 @@ internal sealed class JoinSource : IWaitSource
     /// </summary>
     public bool WakeAll(Exception? exception)
     {
-        SelectCase? wakeList = null;
+        // The claimed joins, linked in the order they were claimed (arrival order), woken in that order.
+        SelectCase? head = null;
+        SelectCase? tail = null;
         bool observed = false;
         using (new GateScope(ref Gate))
         {
@@ -69,18 +71,27 @@ internal sealed class JoinSource : IWaitSource
                 bool joins = node is JoinNode;
                 node._waiter!.SetOutcome(node._caseIndex, joins ? exception : null);
                 observed |= joins;
-                node._next = wakeList;
-                wakeList = node;
+                node._next = null;
+                if (tail is null)
+                {
+                    head = node;
+                }
+                else
+                {
+                    tail._next = node;
+                }
+
+                tail = node;
             }
         }
 
         // Outside the gate. Read the link before waking: the woken owner may reuse its node at once.
-        while (wakeList is not null)
+        while (head is not null)
         {
-            SelectCase next = wakeList._next!;
-            wakeList._next = null;
-            wakeList._waiter!.Wake(front: false);
-            wakeList = next;
+            SelectCase? next = head._next;
+            head._next = null;
+            head._waiter!.Wake(front: false);
+            head = next;
         }
 
         return observed;
