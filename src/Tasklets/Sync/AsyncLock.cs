@@ -13,7 +13,7 @@ namespace Tasklets;
 /// </summary>
 /// <remarks>
 /// <para><b>State</b> (all under <c>_gate</c>): <c>_depth</c> (0 free, n the owner's nested acquisitions),
-/// <c>_owner</c> (the owning tasklet, or null for a party that is not a tasklet), <c>_token</c> (the current
+/// <c>_owner</c> (the owning tasklet, or null for a party that is not a tasklet), <c>_token</c> (the innermost
 /// acquisition's token, which every <see cref="Releaser"/> of it carries; 0 when free) and <c>_waiters</c>, a FIFO of
 /// <see cref="Tasklets.LockCase"/> nodes (plain <see cref="LockAsync"/> calls, select cases, a condition's
 /// reacquire).</para>
@@ -273,8 +273,13 @@ public sealed class AsyncLock : IWaitSource
                 ThrowHelper.ThrowInvalidOperation($"{Describe()}: more than {int.MaxValue} nested acquisitions.");
             }
 
+            // A nested acquisition gets a token of its own, and its releaser keeps the one it covers, which its
+            // release puts back: a nested releaser disposed twice then finds another token and throws, instead of
+            // releasing a later acquisition at the same depth.
+            long outer = _token;
+            _token = ++_lastToken;
             _depth++;
-            releaser = new Releaser(this, _token, _depth);
+            releaser = new Releaser(this, _token, _depth, outer);
             return Acquisition.Acquired;
         }
 
@@ -308,13 +313,16 @@ public sealed class AsyncLock : IWaitSource
         _owner = party;
         _token = restoreToken != 0 ? restoreToken : ++_lastToken;
         Volatile.Write(ref _depth, restoreToken != 0 ? restoreDepth : 1);
-        return new Releaser(this, _token, _depth);
+        return new Releaser(this, _token, _depth, 0);
     }
 
     // ---------------------------------------------------------------- release
 
-    /// <summary>Releases the acquisition (<paramref name="token"/>, <paramref name="depth"/>) of a <see cref="Releaser"/>.</summary>
-    internal void Release(long token, int depth)
+    /// <summary>
+    /// Releases the acquisition (<paramref name="token"/>, <paramref name="depth"/>) of a <see cref="Releaser"/>; a
+    /// nested one puts back <paramref name="outerToken"/>, the token of the acquisition it was nested in.
+    /// </summary>
+    internal void Release(long token, int depth, long outerToken)
     {
         Tasklet? current = Tasklet.CurrentOrNull;
 
@@ -332,11 +340,11 @@ public sealed class AsyncLock : IWaitSource
         }
 
         _gate.Exit();
-        ReleaseChecked(current, token, depth);
+        ReleaseChecked(current, token, depth, outerToken);
     }
 
     // The general release: nested, handoff to a waiter, or refused with the reason.
-    private void ReleaseChecked(Tasklet? current, long token, int depth)
+    private void ReleaseChecked(Tasklet? current, long token, int depth, long outerToken)
     {
         LockCase? next;
         string? problem;
@@ -350,6 +358,7 @@ public sealed class AsyncLock : IWaitSource
 
             if (_depth > 1)
             {
+                _token = outerToken;
                 Volatile.Write(ref _depth, _depth - 1);
                 return;
             }
@@ -383,14 +392,15 @@ public sealed class AsyncLock : IWaitSource
             return $"Cannot release {Describe()} from {who}: only the owner may release a lock. Release it in the party that acquired it.";
         }
 
-        if (token != _token || depth > _depth)
-        {
-            return $"Cannot release {Describe()}: this Releaser belongs to an acquisition that was released already. Dispose each Releaser exactly once.";
-        }
-
         if (depth < _depth)
         {
             return $"Cannot release {Describe()} at depth {depth}: it is held {_depth} deep. Release nested acquisitions innermost first (nested using blocks do).";
+        }
+
+        // Each acquisition, nested ones included, has a token of its own, and _token is the innermost's.
+        if (token != _token || depth > _depth)
+        {
+            return $"Cannot release {Describe()}: this Releaser belongs to an acquisition that was released already. Dispose each Releaser exactly once.";
         }
 
         return null;
@@ -525,12 +535,14 @@ public sealed class AsyncLock : IWaitSource
         private readonly AsyncLock? _lock;
         private readonly long _token;
         private readonly int _depth;
+        private readonly long _outerToken; // the token of the acquisition this one is nested in (0: not nested)
 
-        internal Releaser(AsyncLock owner, long token, int depth)
+        internal Releaser(AsyncLock owner, long token, int depth, long outerToken)
         {
             _lock = owner;
             _token = token;
             _depth = depth;
+            _outerToken = outerToken;
         }
 
         /// <summary>Releases the acquisition: hands the lock to the first live waiter, or frees it. Never blocks.</summary>
@@ -538,7 +550,7 @@ public sealed class AsyncLock : IWaitSource
         /// The lock is not locked, the caller is not its owner, this releaser was disposed already or belongs to an
         /// earlier acquisition, or a nested acquisition is released before an inner one.
         /// </exception>
-        public void Dispose() => _lock?.Release(_token, _depth);
+        public void Dispose() => _lock?.Release(_token, _depth, _outerToken);
     }
 
     /// <summary>The queue node of a plain <see cref="LockAsync"/>, owned by one waiter and reused; the awaitable of the acquire.</summary>

@@ -12,6 +12,39 @@ namespace Tasklets.Tests.Regression;
 [Collection(NonParallel.Name)] // deadlock detection is process-wide
 public class CoordinationReviewTests
 {
+    // AsyncLock.Releaser docs: "disposing one that was disposed already ... throws InvalidOperationException", so "a
+    // stale or foreign releaser cannot release someone else's acquisition". On a reentrant lock, a nested releaser
+    // carries (token, depth), and every nested acquisition at the same depth of the same outer acquisition gets the
+    // same pair: a releaser disposed twice releases the later nested acquisition instead of throwing.
+    [Fact]
+    public void ReentrantLock_NestedReleaserDisposedTwice_Throws_AndTheLaterAcquisitionStaysHeld()
+    {
+        using var s = SchedulerExtensions.Deterministic();
+        Exception? second = null;
+        s.Go(async () =>
+        {
+            var l = new AsyncLock(reentrant: true) { Name = "r" };
+            using (await l.LockAsync())
+            {
+                AsyncLock.Releaser inner = await l.LockAsync();
+                inner.Dispose();
+                AsyncLock.Releaser later = await l.LockAsync(); // a new nested acquisition
+                second = Record.Exception(() => inner.Dispose()); // stale: must not release `later`
+                if (second is null)
+                {
+                    // `later` was released by the stale releaser; disposing it now fails instead.
+                    Assert.Throws<InvalidOperationException>(() => later.Dispose());
+                }
+                else
+                {
+                    later.Dispose();
+                }
+            }
+        });
+        s.RunUntilIdle();
+        Assert.IsType<InvalidOperationException>(second);
+    }
+
     // Review finding, declined: a tasklet that failed with someone else's OperationCanceledException gives a Canceled
     // task, not a Faulted one. That is .NET's rule for any task an OperationCanceledException leaves (Task.Run,
     // async methods, ValueTask.AsTask), and Tasklet.AsTask documents it; this pins it. The failure still counts as a
