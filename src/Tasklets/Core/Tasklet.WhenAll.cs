@@ -246,14 +246,16 @@ public partial class Tasklet
     /// <see cref="JoinAsync"/> does (same protocol, another waiter). Inside a tasklet it is a foreign await (resumed
     /// through the tasklet's context): TaskletGroup waits for its killed children this way. Any thread.
     /// </summary>
-    internal ValueTask JoinDetached()
+    internal ValueTask JoinDetached(Tasklet? holder = null)
     {
         if (Volatile.Read(ref _lifecycle) >= LifeEnding)
         {
             return ObserveEnd();
         }
 
-        return JoinCore(ExternalWaiter.RentFor(null), null, default);
+        // A holder (the group's tasklet) has the wait recorded as its own, uninterruptible: deadlock detection and
+        // Dump see a library wait ("join of tasklet 5"), not a foreign await, while its interrupts pass it by.
+        return JoinCore(ExternalWaiter.RentFor(holder, uninterruptible: true), null, default);
     }
 }
 

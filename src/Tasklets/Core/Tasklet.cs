@@ -630,7 +630,7 @@ public partial class Tasklet
                     break; // a throw is raised once
                 }
 
-                if (waiter.IsAwaited == awaited && waiter.TryClaimCurrent())
+                if (!waiter.Uninterruptible && waiter.IsAwaited == awaited && waiter.TryClaimCurrent())
                 {
                     waiter.SetOutcome(-1, TakeInterrupt());
                     waiter.NextClaimed = claimed;
@@ -706,6 +706,28 @@ public partial class Tasklet
                 return waits.Count > 0;
             }
         }
+    }
+
+    /// <summary>A parked wait of this tasklet on an external waiter, or null (Dump, deadlock reports). Any thread.</summary>
+    internal Waiter? ParkedExternalWait()
+    {
+        if (_cold?.ExternalWaits is not { } waits)
+        {
+            return null;
+        }
+
+        lock (waits)
+        {
+            foreach (ExternalWaiter waiter in waits)
+            {
+                if (waiter.IsParked)
+                {
+                    return waiter;
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Records a wait of this tasklet on an external waiter (its own was busy). The tasklet's thread.</summary>

@@ -192,6 +192,25 @@ public sealed partial class Scheduler
         }
 
         var exception = new DeadlockException(message.ToString(), [.. blocked]);
+        if (_pendingDeadlock is { } earlier)
+        {
+            // Found again after its kills. A killed tasklet whose finally blocks again is killed again (the kill is
+            // sticky) and dies; but when rounds of kills end no tasklet at all, they are caught in waits that
+            // interrupts pass by or that wait again (a group's for its killed children, a condition's reacquire of
+            // its lock), and killing again would loop forever. The tasklets stay blocked, and Run() throws.
+            _deadlockRoundsWithoutDeath = _aliveCount < _aliveAtDeadlockKill ? 0 : _deadlockRoundsWithoutDeath + 1;
+            if (_deadlockRoundsWithoutDeath >= MaxDeadlockRoundsWithoutDeath)
+            {
+                _pendingDeadlock = null;
+                _deadlockRoundsWithoutDeath = 0;
+                throw earlier;
+            }
+        }
+        else
+        {
+            _deadlockRoundsWithoutDeath = 0;
+        }
+
         TaskletsMetrics.Deadlock();
         if (!_options.KillOnDeadlock)
         {
@@ -200,6 +219,7 @@ public sealed partial class Scheduler
 
         // Kill them so that their finally blocks run; Run() throws once they are dead.
         _pendingDeadlock = exception;
+        _aliveAtDeadlockKill = _aliveCount;
         foreach (Tasklet t in blocked)
         {
             t.ApplyInterrupt(null);

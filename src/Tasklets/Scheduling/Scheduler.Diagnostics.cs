@@ -61,7 +61,13 @@ public sealed partial class Scheduler
         Waiter waiter = tasklet._waiter;
         if (!waiter.IsParked)
         {
-            return tasklet._inForeignWait ? "a foreign awaitable (I/O, Task)" : "nothing (runnable)";
+            // A wait on an external waiter (the own one was busy, or a group waits for its children) says what it is.
+            if (tasklet.ParkedExternalWait() is not { } external)
+            {
+                return tasklet._inForeignWait ? "a foreign awaitable (I/O, Task)" : "nothing (runnable)";
+            }
+
+            waiter = external;
         }
 
         // Read once: from another thread (Dump while the scheduler runs) the wait may change under us. Every read

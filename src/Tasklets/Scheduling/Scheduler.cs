@@ -54,6 +54,9 @@ public sealed partial class Scheduler : IDisposable
     private readonly List<Tasklet> _failed = [];
     private readonly List<Exception> _callbackFailures = [];
     private DeadlockException? _pendingDeadlock;
+    private int _aliveAtDeadlockKill;        // alive tasklets when a deadlock's tasklets were last killed
+    private int _deadlockRoundsWithoutDeath; // kill rounds since then in which no tasklet died
+    private const int MaxDeadlockRoundsWithoutDeath = 3;
 
     // Inbox: any thread, under _inboxLock.
     private readonly object _inboxLock = new();

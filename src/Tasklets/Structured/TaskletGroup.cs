@@ -304,7 +304,7 @@ public sealed class TaskletGroup : IAsyncDisposable
         {
             try
             {
-                await child.JoinDetached();
+                await child.JoinDetached(current);
             }
             catch (Exception e) when (ReferenceEquals(e, child.Exception))
             {

@@ -45,6 +45,57 @@ public class CoordinationReviewTests
         Assert.IsType<InvalidOperationException>(second);
     }
 
+    // Review finding: a killed parent that holds a lock, and its group's child in a condition wait on that lock, wait
+    // for each other: the group waits for its killed child (a wait the parent's kill must not end), and the child's
+    // condition reacquires the lock before it lets its kill out. Trio's nursery and Condition meet the same cycle.
+    // The library's bug was silence: the group's wait was a foreign await, so Run() idled forever, and with
+    // KillOnDeadlock a detected cycle would be killed again and again. Now the group's wait is a library wait, and a
+    // deadlock found again with no step run since its kills is thrown as found.
+    [Fact]
+    public void Group_KilledParentHoldsLock_ChildInConditionWait_RunReportsTheDeadlock()
+    {
+        using var s = SchedulerExtensions.Deterministic();
+        Tasklet? child = null;
+        Tasklet parent = s.Go(async () =>
+        {
+            var l = new AsyncLock { Name = "state" }; // made inside a tasklet: only tasklets can reach it
+            var changed = new AsyncCondition(l) { Name = "changed" };
+            await using var group = new TaskletGroup("g");
+            child = group.Go(async () =>
+            {
+                using (await l.LockAsync())
+                {
+                    await changed.WaitAsync(); // releases the lock while it waits
+                }
+            }, "waiter");
+            await Tasklet.Yield();
+            await Tasklet.Yield();
+            using (await l.LockAsync())
+            {
+                await group.WaitAsync(); // waits for the child while holding the lock
+            }
+        }, "parent");
+        s.Go(async () =>
+        {
+            for (int i = 0; i < 8; i++)
+            {
+                await Tasklet.Yield(); // the child waits on the condition, the parent on the group, holding the lock
+            }
+
+            Assert.True(child is { IsAlive: true } && parent.IsAlive);
+            parent.Kill();
+        }, "killer");
+
+        // All inside Run(): only a scheduler inside Run() takes part in deadlock detection (RunOnce passes do not).
+        Exception? failure = null;
+        var runner = new Thread(() => failure = Record.Exception(s.Run));
+        runner.Start();
+        Assert.True(runner.Join(TimeSpan.FromSeconds(30)), "hang guard: Run() never returned:" + Environment.NewLine + s.Dump());
+        DeadlockException deadlock = Assert.IsType<DeadlockException>(failure);
+        Assert.Contains($"tasklet {parent.Id} 'parent': join of tasklet {child!.Id} 'waiter'", deadlock.Message, StringComparison.Ordinal);
+        Assert.Contains($"tasklet {child.Id} 'waiter': acquire of lock 'state' held by tasklet {parent.Id} 'parent'", deadlock.Message, StringComparison.Ordinal);
+    }
+
     // Review finding, declined: a tasklet that failed with someone else's OperationCanceledException gives a Canceled
     // task, not a Faulted one. That is .NET's rule for any task an OperationCanceledException leaves (Task.Run,
     // async methods, ValueTask.AsTask), and Tasklet.AsTask documents it; this pins it. The failure still counts as a

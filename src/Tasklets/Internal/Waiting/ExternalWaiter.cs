@@ -31,10 +31,23 @@ internal sealed class ExternalWaiter : Waiter
     internal ExternalWaiter? NextClaimed;
 
     /// <summary>
+    /// True for a wait of a tasklet that its interrupts must not end (a group waiting for its killed children): it is
+    /// recorded with the tasklet only so that deadlock detection and Dump see it as the library wait it is. Written
+    /// before the waiter joins the tasklet's list, under that list's lock, and read by interrupts under it.
+    /// </summary>
+    internal bool Uninterruptible { get; private set; }
+
+    /// <summary>
     /// A waiter for <paramref name="tasklet"/> (null: plain code or an OS thread). A tasklet's is recorded with it
     /// until the wait ends, so that its interrupts reach this wait too.
     /// </summary>
-    public static ExternalWaiter RentFor(Tasklet? tasklet)
+    public static ExternalWaiter RentFor(Tasklet? tasklet) => RentFor(tasklet, uninterruptible: false);
+
+    /// <summary>
+    /// <see cref="RentFor(Tasklet?)"/>; with <paramref name="uninterruptible"/>, the tasklet's kills, timeouts and
+    /// throws do not end the wait (see <see cref="Uninterruptible"/>).
+    /// </summary>
+    public static ExternalWaiter RentFor(Tasklet? tasklet, bool uninterruptible)
     {
         ExternalWaiter? waiter = t_cached;
         if (waiter is not null)
@@ -46,6 +59,7 @@ internal sealed class ExternalWaiter : Waiter
             waiter = new ExternalWaiter();
         }
 
+        waiter.Uninterruptible = uninterruptible; // before the list's lock publishes the waiter to interrupts
         if (tasklet is not null)
         {
             waiter._tasklet = tasklet;
