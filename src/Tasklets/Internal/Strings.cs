@@ -31,9 +31,6 @@ internal static class Strings
     public const string SendToTaskletContext =
         "Synchronous Send to a tasklet's SynchronizationContext from another thread is not supported: it would block that thread on the scheduler. Use Post.";
 
-    public const string VirtualTimerUnsupported =
-        "The virtual clock of a deterministic scheduler has no ITimer: use Tasklet.Sleep or Tasklet.Timeout inside tasklets, which run on virtual time.";
-
     public const string NegativeDelay = "The delay must be zero or positive, or Timeout.InfiniteTimeSpan.";
 
     public const string RunReentered =

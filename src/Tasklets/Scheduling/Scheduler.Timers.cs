@@ -179,7 +179,15 @@ public sealed partial class Scheduler
         while (_timers.Count > 0 && _timers.Peek().Due <= now)
         {
             TimerEntry entry = _timers.Pop();
-            if (entry.Scope is { } scope)
+            if (entry.Timer is { } timer)
+            {
+                // A virtual-clock ITimer: its callback runs as a step of its own, outside every tasklet (this may be
+                // inside a checkpointing tasklet's step). A stale schedule is dropped when the step runs.
+                timer.PrepareFiring(entry.Generation, entry.Due);
+                _runQueue.PushBack(RentPostedStep(null!, s_fireVirtualTimer, timer));
+                any = true;
+            }
+            else if (entry.Scope is { } scope)
             {
                 scope.Expire();
                 any = true;
@@ -192,6 +200,32 @@ public sealed partial class Scheduler
 
         _wokenBehindCheckpoint |= any;
         return any;
+    }
+
+    private static readonly SendOrPostCallback s_fireVirtualTimer = static s => ((VirtualTimer)s!).RunFiring();
+
+    /// <summary>
+    /// Puts the schedule (<paramref name="version"/>, <paramref name="due"/>) of a virtual-clock timer on the heap: at
+    /// once on the scheduler's thread, else through the inbox (the heap is that thread's), where it waits for Run.
+    /// </summary>
+    internal void ArmVirtualTimer(VirtualTimer timer, long version, long due)
+    {
+        if (IsOwnerThread)
+        {
+            _timers.Push(new TimerEntry(due, _timerSequence++, null, version, 0, null, timer));
+        }
+        else
+        {
+            PostToInbox(new Entry(null!, s_armVirtualTimer, new VirtualTimerArm(this, timer, version, due)), front: false);
+        }
+    }
+
+    private static readonly SendOrPostCallback s_armVirtualTimer = static s => ((VirtualTimerArm)s!).Arm();
+
+    // A schedule posted from another thread; armed by a step of the scheduler (an invocation step, on its thread).
+    private sealed class VirtualTimerArm(Scheduler scheduler, VirtualTimer timer, long version, long due)
+    {
+        public void Arm() => scheduler.ArmVirtualTimer(timer, version, due);
     }
 
     /// <summary>In deterministic mode, with nothing ready: jump the virtual clock to the next live timer.</summary>

@@ -87,7 +87,7 @@ public sealed partial class Scheduler : IDisposable
         }
         else if (_options.Seed is not null)
         {
-            _virtualTime = new VirtualTimeProvider();
+            _virtualTime = new VirtualTimeProvider { Scheduler = this };
             _time = _virtualTime;
         }
         else
@@ -720,6 +720,11 @@ public sealed partial class Scheduler : IDisposable
             _failed.Add(tasklet);
         }
     }
+
+    /// <summary>A virtual-clock timer's callback threw: Run() reports it with the failures nobody observed. Scheduler thread.</summary>
+    internal void RecordTimerCallbackFailure(Exception exception)
+        => _callbackFailures.Add(new InvalidOperationException(
+            "A callback of a timer on the scheduler's virtual clock (Time.CreateTimer) threw.", exception));
 
     private void RecordFailure(Tasklet tasklet, Exception exception)
         => _callbackFailures.Add(new InvalidOperationException(

@@ -2,10 +2,10 @@ using System.Diagnostics;
 
 namespace Tasklets.Internal;
 
-/// <summary>One pending timer: ends a wait (sleep, select timeout) or expires a timeout scope.</summary>
+/// <summary>One pending timer: ends a wait (sleep, select timeout), expires a timeout scope, or fires a virtual-clock ITimer.</summary>
 internal readonly struct TimerEntry
 {
-    public TimerEntry(long due, long sequence, Waiter? waiter, long generation, int firedIndex, TimeoutScope? scope)
+    public TimerEntry(long due, long sequence, Waiter? waiter, long generation, int firedIndex, TimeoutScope? scope, VirtualTimer? timer = null)
     {
         Due = due;
         Sequence = sequence;
@@ -13,6 +13,7 @@ internal readonly struct TimerEntry
         Generation = generation;
         FiredIndex = firedIndex;
         Scope = scope;
+        Timer = timer;
     }
 
     public long Due { get; }
@@ -28,8 +29,11 @@ internal readonly struct TimerEntry
 
     public TimeoutScope? Scope { get; }
 
-    /// <summary>False once the wait it would end is over, or its scope was left: firing it would do nothing.</summary>
-    public bool IsLive => Scope is not null ? !Scope.IsDisposed : Waiter!.IsParkedWith(Generation);
+    /// <summary>A virtual-clock timer whose schedule <see cref="Generation"/> this entry is, or null.</summary>
+    public VirtualTimer? Timer { get; }
+
+    /// <summary>False once the wait it would end is over, its scope was left, or its timer changed: firing it would do nothing.</summary>
+    public bool IsLive => Timer is not null ? Timer.IsArmedWith(Generation) : Scope is not null ? !Scope.IsDisposed : Waiter!.IsParkedWith(Generation);
 
     public bool FiresBefore(in TimerEntry other) => Due < other.Due || (Due == other.Due && Sequence < other.Sequence);
 }

@@ -19,8 +19,17 @@ internal sealed class VirtualTimeProvider : TimeProvider
 
     public override DateTimeOffset GetUtcNow() => Epoch.AddTicks(Now);
 
+    /// <summary>The scheduler whose timer heap holds this clock's timers; set once, by the scheduler that owns it.</summary>
+    public Scheduler? Scheduler { get; set; }
+
+    /// <summary>A timer on virtual time, over the scheduler's timer heap (see <see cref="VirtualTimer"/>).</summary>
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
-        => throw new NotSupportedException(Strings.VirtualTimerUnsupported);
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var timer = new VirtualTimer(Scheduler!, this, callback, state);
+        timer.Change(dueTime, period);
+        return timer;
+    }
 
     /// <summary>Moves the clock forward (never back). Scheduler thread only.</summary>
     public void AdvanceTo(long timestamp)

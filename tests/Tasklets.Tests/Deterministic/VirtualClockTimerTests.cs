@@ -1,0 +1,126 @@
+using Tasklets.Tests.Infrastructure;
+using Xunit;
+
+namespace Tasklets.Tests.Deterministic;
+
+/// <summary>
+/// Issue 15: the virtual clock is a complete TimeProvider. Its CreateTimer threw NotSupportedException, so
+/// Task.Delay(d, scheduler.Time), new CancellationTokenSource(d, scheduler.Time) and PeriodicTimer failed under Seed
+/// (and PeriodicTimer's finalizer then crashed the process). Each test fails on that build.
+/// </summary>
+[Collection(NonParallel.Name)] // deadlock detection is process-wide
+public class VirtualClockTimerTests
+{
+    private static readonly SchedulerOptions s_seeded = new() { Seed = 7 };
+
+    [Fact]
+    public void TaskDelay_OnTheVirtualClock_WaitsAnHourOfVirtualTime_AtOnce()
+    {
+        TimeSpan waited = Scheduler.Run(async () =>
+        {
+            TimeProvider time = Scheduler.Current!.Time;
+            DateTimeOffset start = time.GetUtcNow();
+            await Task.Delay(TimeSpan.FromHours(1), time);
+            return time.GetUtcNow() - start;
+        }, s_seeded);
+        Assert.Equal(TimeSpan.FromHours(1), waited);
+    }
+
+    [Fact]
+    public void CancellationTokenSource_OnTheVirtualClock_CancelsABlockedReceive_AtItsVirtualDeadline()
+    {
+        (Type Failure, TimeSpan At) outcome = Scheduler.Run(async () =>
+        {
+            TimeProvider time = Scheduler.Current!.Time;
+            var silent = new Channel<int> { Name = "silent" };
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5), time);
+            long start = time.GetTimestamp();
+            Exception e = await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await silent.ReceiveAsync(cts.Token));
+            return (e.GetType(), time.GetElapsedTime(start));
+        }, s_seeded);
+        Assert.True(typeof(OperationCanceledException).IsAssignableFrom(outcome.Failure));
+        Assert.Equal(TimeSpan.FromMinutes(5), outcome.At);
+    }
+
+    [Fact]
+    public void PeriodicTimer_OnTheVirtualClock_TicksOncePerPeriod()
+    {
+        List<TimeSpan> ticks = Scheduler.Run(async () =>
+        {
+            TimeProvider time = Scheduler.Current!.Time;
+            long start = time.GetTimestamp();
+            var seen = new List<TimeSpan>();
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(2), time);
+            for (int i = 0; i < 3; i++)
+            {
+                Assert.True(await timer.WaitForNextTickAsync());
+                seen.Add(time.GetElapsedTime(start));
+            }
+
+            return seen;
+        }, s_seeded);
+        Assert.Equal([TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(6)], ticks);
+    }
+
+    [Fact]
+    public void CreateTimer_ChangedOrDisposed_OldScheduleNeverFires()
+    {
+        var fired = new List<string>();
+        using var s = new Scheduler(s_seeded);
+        s.Go(async () =>
+        {
+            TimeProvider time = Scheduler.Current!.Time;
+            ITimer moved = time.CreateTimer(_ => fired.Add($"moved at {time.GetUtcNow():mm:ss}"), null, TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan);
+            ITimer disposed = time.CreateTimer(_ => fired.Add("disposed"), null, TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+            ITimer stopped = time.CreateTimer(_ => fired.Add("stopped"), null, TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
+            Assert.True(moved.Change(TimeSpan.FromSeconds(20), Timeout.InfiniteTimeSpan));
+            disposed.Dispose();
+            Assert.False(disposed.Change(TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan));
+            Assert.True(stopped.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan));
+            await Tasklet.Sleep(TimeSpan.FromMinutes(1));
+            moved.Dispose();
+            stopped.Dispose();
+        });
+        s.Run();
+        Assert.Equal(["moved at 00:20"], fired);
+    }
+
+    [Fact]
+    public void CreateTimer_FromOutsideTheScheduler_FiresOnItsThread_OutsideEveryTasklet()
+    {
+        using var s = new Scheduler(s_seeded);
+        int schedulerThread = 0;
+        int callbackThread = 0;
+        Tasklet? currentInCallback = null;
+        var flow = new AsyncLocal<string?> { Value = "creator's context" };
+        string? flowed = null;
+        using ITimer timer = s.Time.CreateTimer(_ =>
+        {
+            callbackThread = Environment.CurrentManagedThreadId;
+            currentInCallback = Tasklet.Current;
+            flowed = flow.Value;
+        }, null, TimeSpan.FromSeconds(30), Timeout.InfiniteTimeSpan); // created before Run: armed through the inbox
+        s.Go(async () =>
+        {
+            schedulerThread = Environment.CurrentManagedThreadId;
+            await Tasklet.Sleep(TimeSpan.FromMinutes(1));
+        });
+        s.Run();
+        Assert.Equal(schedulerThread, callbackThread);
+        Assert.Null(currentInCallback);
+        Assert.Equal("creator's context", flowed);
+    }
+
+    [Fact]
+    public void CreateTimer_CallbackThrows_RunReportsIt()
+    {
+        using var s = new Scheduler(s_seeded);
+        s.Go(async () =>
+        {
+            using ITimer timer = Scheduler.Current!.Time.CreateTimer(_ => throw new InvalidOperationException("timer callback"), null, TimeSpan.FromSeconds(1), Timeout.InfiniteTimeSpan);
+            await Tasklet.Sleep(TimeSpan.FromSeconds(2));
+        });
+        AggregateException failures = Assert.Throws<AggregateException>(s.Run);
+        Assert.Contains(failures.InnerExceptions, e => e.InnerException is InvalidOperationException { Message: "timer callback" });
+    }
+}
