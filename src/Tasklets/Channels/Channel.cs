@@ -46,6 +46,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the channel.
     private volatile bool _external;
+    private bool _createdOutside; // made outside any tasklet (set by the constructors): see WaitSources.IsExternal
     private volatile ChannelPreference _preference;
 
     /// <summary>Creates an unbuffered channel (capacity 0, a rendezvous) or a buffered one.</summary>
@@ -138,7 +139,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
     void IWaitSource.ExitGate() => _gate.Exit();
 
-    bool IWaitSource.IsExternal => _external;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
     /// <summary>The gate's sequence word, read without the virtual call (the cases' lock-free snapshot).</summary>
     internal int GateSequence => _gate.Sequence;
@@ -689,7 +690,8 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     {
         // A channel made outside a tasklet is reachable by code the scheduler cannot see (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     void IWaitSource.MarkUsedBy(Tasklet? current)

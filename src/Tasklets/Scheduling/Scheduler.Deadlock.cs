@@ -48,7 +48,7 @@ public sealed partial class Scheduler
             return;
         }
 
-        if (_timers.Count > 0 || _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0 || AnyExternalWait())
+        if (_timers.Count > 0 || _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0 || AnyExternalWaitInThisWorld())
         {
             WaitForWork(_timers.Count > 0 ? _timers.Peek().Due : long.MaxValue, long.MaxValue);
             return;
@@ -57,6 +57,20 @@ public sealed partial class Scheduler
         if (WaitStuck())
         {
             HandleDeadlock();
+        }
+    }
+
+    /// <summary><see cref="AnyExternalWait"/>, in the closed world of deterministic mode when this scheduler has a Seed.</summary>
+    private bool AnyExternalWaitInThisWorld()
+    {
+        WaitSources.ClosedWorld = IsDeterministic;
+        try
+        {
+            return AnyExternalWait();
+        }
+        finally
+        {
+            WaitSources.ClosedWorld = false;
         }
     }
 

@@ -46,6 +46,7 @@ public sealed class AsyncBarrier : IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the barrier.
     private volatile bool _external;
+    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
 
     /// <summary>Creates a barrier for <paramref name="participants"/> participants.</summary>
     /// <param name="participants">How many arrivals complete a phase; at least 1.</param>
@@ -61,7 +62,8 @@ public sealed class AsyncBarrier : IWaitSource
 
         // Made outside a tasklet: code the scheduler cannot see may arrive (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -80,7 +82,7 @@ public sealed class AsyncBarrier : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => _external;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
     private string DebuggerDisplay => Describe();
 

@@ -40,6 +40,7 @@ public sealed class AsyncCondition : IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the condition.
     private volatile bool _external;
+    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
 
     /// <summary>Creates a condition over <paramref name="lock"/>.</summary>
     /// <param name="lock">The lock a waiter must hold; it is released during the wait and held again afterwards.</param>
@@ -49,7 +50,8 @@ public sealed class AsyncCondition : IWaitSource
         ArgumentNullException.ThrowIfNull(@lock);
         _lock = @lock;
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports.</summary>
@@ -62,7 +64,7 @@ public sealed class AsyncCondition : IWaitSource
 
     // A party outside the tasklets that uses the lock can notify too (it holds the lock, then notifies), so the
     // condition is as reachable as its lock.
-    bool IWaitSource.IsExternal => _external || ((IWaitSource)_lock).IsExternal;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside) || ((IWaitSource)_lock).IsExternal;
 
     void IWaitSource.EnterGate() => _gate.Enter();
 

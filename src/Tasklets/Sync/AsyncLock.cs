@@ -49,6 +49,7 @@ public sealed class AsyncLock : IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the lock (DESIGN.md, "Deadlock").
     private volatile bool _external;
+    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
 
     /// <summary>Creates a free lock.</summary>
     /// <param name="reentrant">
@@ -62,7 +63,8 @@ public sealed class AsyncLock : IWaitSource
 
         // A lock made outside a tasklet is reachable by code the scheduler cannot see, as for a channel.
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, exception messages.</summary>
@@ -85,7 +87,7 @@ public sealed class AsyncLock : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => _external;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
     /// <summary>The gate's sequence word, for the lock-free hint of <see cref="Select.Try"/>.</summary>
     internal int GateSequence => _gate.Sequence;

@@ -34,6 +34,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the event.
     private volatile bool _external;
+    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
 
     /// <summary>Creates an event, not set unless <paramref name="initialState"/> is true.</summary>
     /// <param name="initialState">True to create it set.</param>
@@ -43,7 +44,8 @@ public sealed class AsyncManualResetEvent : IWaitSource
 
         // Made outside a tasklet: code the scheduler cannot see may set it (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -55,7 +57,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => _external;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
     private string DebuggerDisplay => Describe();
 

@@ -42,6 +42,7 @@ public sealed class AsyncSemaphore : IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the semaphore.
     private volatile bool _external;
+    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
 
     /// <summary>Creates a semaphore with <paramref name="initialCount"/> free permits.</summary>
     /// <param name="initialCount">The permits free at the start; 0 to &lt;= <paramref name="maxCount"/>.</param>
@@ -65,7 +66,8 @@ public sealed class AsyncSemaphore : IWaitSource
 
         // Made outside a tasklet: code the scheduler cannot see may release it (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -80,7 +82,7 @@ public sealed class AsyncSemaphore : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => _external;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
     private string DebuggerDisplay => Describe();
 

@@ -39,13 +39,15 @@ public sealed class WaitGroup : IWaitSource
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the wait group.
     private volatile bool _external;
+    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
 
     /// <summary>Creates a wait group with a count of zero.</summary>
     public WaitGroup()
     {
         // Made outside a tasklet: code the scheduler cannot see may count it down (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _external = current is null || !current.Scheduler.IsTrackedForDeadlock;
+        _createdOutside = current is null;
+        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -57,7 +59,7 @@ public sealed class WaitGroup : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => _external;
+    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
     private string DebuggerDisplay => Describe();
 

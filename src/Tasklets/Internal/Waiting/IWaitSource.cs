@@ -45,6 +45,27 @@ internal interface IWaitSource
 /// <summary>What every wait source does the same way.</summary>
 internal static class WaitSources
 {
+    [ThreadStatic]
+    private static bool t_closedWorld;
+
+    /// <summary>
+    /// True while a deterministic scheduler, on this thread, asks whether its tasklets' waits may be ended from
+    /// outside (DESIGN.md, "Deadlock": in deterministic mode the program is a closed world, so a primitive made outside
+    /// any tasklet, a test's channels built before Run(), is not reachable from outside on that account alone).
+    /// </summary>
+    public static bool ClosedWorld
+    {
+        get => t_closedWorld;
+        set => t_closedWorld = value;
+    }
+
+    /// <summary>
+    /// A primitive's <see cref="IWaitSource.IsExternal"/>: true once a party outside the tracked tasklets used it
+    /// (<paramref name="usedOutside"/>), or when it was made outside any tasklet (<paramref name="createdOutside"/>),
+    /// except in a deterministic scheduler's closed world.
+    /// </summary>
+    public static bool IsExternal(bool usedOutside, bool createdOutside) => usedOutside || (createdOutside && !t_closedWorld);
+
     /// <summary>
     /// <see cref="IWaitSource.WithdrawAll"/> for any source: under one acquisition of its gate, unlinks
     /// <paramref name="node"/> and those of <paramref name="others"/> on this source that are still registered for
