@@ -311,6 +311,7 @@ public sealed partial class Scheduler : IDisposable
     private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
     {
         Enter(mode);
+        UpdateCoarseClock(); // waits begun in the first steps are stamped with now, not 0 (Dump: "for N ms")
         SynchronizationContext? savedContext = SynchronizationContext.Current;
         Scheduler? savedRunning = t_running;
         t_running = this;

@@ -32,6 +32,34 @@ public class DumpTests
     }
 
     [Fact]
+    public void Dump_WaitBegunInTheFirstStepsOfRun_SaysHowLongItLasted()
+    {
+        // Issue 15: the wait start came from a coarse clock still 0 in Run()'s first steps, so Dump said no "for".
+        using var s = new Scheduler();
+        var silent = new Channel<int> { Name = "silent" };
+        var io = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        s.Go(async () => await silent.ReceiveAsync(), "reader");
+        s.Go(async () =>
+        {
+            await io.Task; // a foreign await: Run() idles instead of declaring a deadlock
+            silent.Close();
+        }, "closer");
+        var runner = new Thread(() => Record.Exception(s.Run)) { IsBackground = true };
+        runner.Start();
+        string dump = "";
+        var spinner = default(SpinWait);
+        var guard = System.Diagnostics.Stopwatch.StartNew();
+        while (!(dump = s.Dump()).Contains("'reader' Blocked", StringComparison.Ordinal) && guard.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            spinner.SpinOnce(); // until Run() has parked the reader (a state to reach, not a time to wait)
+        }
+
+        io.SetResult();
+        Assert.True(runner.Join(TimeSpan.FromSeconds(30)), "hang guard");
+        Assert.Matches(@"'reader' Blocked: receive on channel 'silent'[^\n]* for [0-9.]+ ms", dump);
+    }
+
+    [Fact]
     public void DebuggerDisplay_AttributesResolve()
     {
         foreach (Type type in new[] { typeof(Tasklet), typeof(Channel<int>), typeof(Scheduler) })
