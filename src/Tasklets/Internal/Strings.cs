@@ -44,10 +44,15 @@ internal static class Strings
     public const string KillSelfInFinally = "The tasklet was killed.";
 
     public static string NotInTasklet(string member) =>
-        $"{member} can only be called inside a tasklet (Tasklet.Current is null). Start the code with scheduler.Go(...) or Scheduler.Run(...), or use the Scheduler instance methods.";
+        $"{member} can only be called inside a tasklet (Tasklet.Current is null). Start the code with scheduler.Go(...) or Scheduler.Run(...), or use the Scheduler instance methods.{LeftSchedulerHint()}";
 
     public static string NoCurrentScheduler(string member) =>
-        $"{member} needs a current scheduler: call it inside a tasklet, or call Go on a Scheduler instance.";
+        $"{member} needs a current scheduler: call it inside a tasklet, or call Go on a Scheduler instance.{LeftSchedulerHint()}";
+
+    // On a thread-pool thread, the usual cause is code of a tasklet body that left its scheduler (issue 15).
+    private static string LeftSchedulerHint() => Thread.CurrentThread.IsThreadPoolThread
+        ? " This runs on a thread-pool thread: if it is a tasklet's code, it has left its scheduler, most likely through ConfigureAwait(false) (or Task.Run) earlier in the body or in a method it awaits. Remove ConfigureAwait(false) from tasklet code."
+        : "";
 
     public static string BlockingInTasklet(string method, string asyncMethod) =>
         $"{method} blocks the calling thread, which here is a scheduler's thread: every tasklet of that scheduler would stop. Use 'await {asyncMethod}(...)' inside tasklets; the blocking {method} is for OS threads that are not tasklets.";

@@ -60,6 +60,25 @@ public class DumpTests
     }
 
     [Fact]
+    public void LibraryCall_AfterConfigureAwaitFalse_SaysTheCodeLeftItsScheduler()
+    {
+        // Issue 15: code that left its scheduler says so, with the likely cause.
+        AggregateException failures = Assert.Throws<AggregateException>(() =>
+        {
+            using var s = new Scheduler();
+            s.Go(async () =>
+            {
+                await Task.Run(() => { }).ConfigureAwait(false); // resumes on the thread pool, off the scheduler
+                await Tasklet.Yield();
+            }, "leaver");
+            s.Run();
+        });
+        var failure = Assert.IsType<InvalidOperationException>(Assert.Single(failures.InnerExceptions));
+        Assert.Contains("left its scheduler", failure.Message, StringComparison.Ordinal);
+        Assert.Contains("ConfigureAwait(false)", failure.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void DebuggerDisplay_AttributesResolve()
     {
         foreach (Type type in new[] { typeof(Tasklet), typeof(Channel<int>), typeof(Scheduler) })
