@@ -496,6 +496,7 @@ public sealed partial class Scheduler : IDisposable
         if (tasklet.Exception is { } exception and not TaskletExitException && !tasklet._observed)
         {
             _failed.Add(tasklet);
+            NotifyUnobservedFailure(tasklet, exception);
         }
     }
 
@@ -719,6 +720,27 @@ public sealed partial class Scheduler : IDisposable
         if (exception is not null and not TaskletExitException && !observed)
         {
             _failed.Add(tasklet);
+            NotifyUnobservedFailure(tasklet, exception);
+        }
+    }
+
+    // SchedulerOptions.OnUnobservedFailure, on the scheduler thread right after the failed tasklet's last step (or its
+    // death before it started). Its own failure goes to Run().
+    private void NotifyUnobservedFailure(Tasklet tasklet, Exception exception)
+    {
+        if (_options.OnUnobservedFailure is not { } callback)
+        {
+            return;
+        }
+
+        try
+        {
+            callback(tasklet, exception);
+        }
+        catch (Exception e)
+        {
+            _callbackFailures.Add(new InvalidOperationException(
+                $"SchedulerOptions.OnUnobservedFailure threw while reporting the failure of tasklet {tasklet.Id} '{tasklet.Name}'.", e));
         }
     }
 

@@ -23,4 +23,12 @@ public sealed record SchedulerOptions
 
     /// <summary>How long a tasklet may run before <see cref="Tasklet.Checkpoint"/> yields. Default 10 ms.</summary>
     public TimeSpan TimeSlice { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Called on the scheduler's thread, right after the step in which a tasklet died failed while nobody joined it,
+    /// so that a long-running service hears of the failure when it happens instead of when
+    /// <see cref="Scheduler.Run()"/> returns. A notification: <c>Run()</c> still reports the failure unless a join observes it later. An exception
+    /// the callback throws is reported by <c>Run()</c> too. Kills are not failures.
+    /// </summary>
+    public Action<Tasklet, Exception>? OnUnobservedFailure { get; init; }
 }
