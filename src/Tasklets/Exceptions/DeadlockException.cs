@@ -8,7 +8,9 @@ namespace Tasklets;
 /// <remarks>
 /// The message lists every blocked tasklet with its id, name and what it waits on. With
 /// <see cref="SchedulerOptions.KillOnDeadlock"/> (the default) those tasklets were killed before the exception
-/// was thrown, so their <c>finally</c> blocks ran.
+/// was thrown, so their <c>finally</c> blocks ran. Failures nobody observed by then (often the cause: a producer
+/// that crashed and left its consumer blocked, or a <c>finally</c> that threw) are listed too, and are its
+/// <see cref="Exception.InnerException"/>, an <see cref="AggregateException"/>.
 /// </remarks>
 public class DeadlockException : Exception
 {
@@ -35,8 +37,8 @@ public class DeadlockException : Exception
     {
     }
 
-    internal DeadlockException(string message, Tasklet[] blocked)
-        : base(message)
+    internal DeadlockException(string message, Tasklet[] blocked, Exception? innerException = null)
+        : base(message, innerException)
     {
         _blocked = blocked;
     }

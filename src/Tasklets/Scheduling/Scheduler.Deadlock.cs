@@ -217,7 +217,7 @@ public sealed partial class Scheduler
             {
                 _pendingDeadlock = null;
                 _deadlockRoundsWithoutDeath = 0;
-                throw earlier;
+                throw WithUnobservedFailures(earlier);
             }
         }
         else
@@ -228,7 +228,7 @@ public sealed partial class Scheduler
         TaskletsMetrics.Deadlock();
         if (!_options.KillOnDeadlock)
         {
-            throw exception;
+            throw WithUnobservedFailures(exception);
         }
 
         // Kill them so that their finally blocks run; Run() throws once they are dead.

@@ -419,7 +419,7 @@ public sealed partial class Scheduler : IDisposable
                 if (_pendingDeadlock is { } deadlock)
                 {
                     _pendingDeadlock = null;
-                    throw deadlock;
+                    throw WithUnobservedFailures(deadlock);
                 }
 
                 return false;
@@ -753,11 +753,44 @@ public sealed partial class Scheduler : IDisposable
         => _callbackFailures.Add(new InvalidOperationException(
             $"A continuation posted to tasklet {tasklet.Id} '{tasklet.Name}' threw.", exception));
 
+    /// <summary>
+    /// <paramref name="deadlock"/>, carrying the failures nobody observed (often its cause), which it then reports in
+    /// place of <see cref="ThrowUnobservedFailures"/>: thrown, the deadlock would otherwise hide them for good.
+    /// </summary>
+    private DeadlockException WithUnobservedFailures(DeadlockException deadlock)
+    {
+        List<Exception> failures = TakeUnobservedFailures();
+        if (failures.Count == 0)
+        {
+            return deadlock;
+        }
+
+        var message = new System.Text.StringBuilder(deadlock.Message);
+        message.AppendLine().Append("Failures nobody observed, the likely cause (see InnerException):");
+        foreach (Exception failure in failures)
+        {
+            message.AppendLine().Append("  ").Append(failure.GetType().Name).Append(": ").Append(failure.Message);
+        }
+
+        return new DeadlockException(message.ToString(), [.. deadlock.Blocked], new AggregateException(failures));
+    }
+
     private void ThrowUnobservedFailures()
+    {
+        List<Exception> failures = TakeUnobservedFailures();
+        if (failures.Count > 0)
+        {
+            throw new AggregateException(
+                $"{failures.Count} tasklet(s) failed and nobody observed the failure (join a tasklet to observe it).",
+                failures);
+        }
+    }
+
+    private List<Exception> TakeUnobservedFailures()
     {
         if (_failed.Count == 0 && _callbackFailures.Count == 0)
         {
-            return;
+            return [];
         }
 
         List<Exception> failures = [.. _callbackFailures];
@@ -771,12 +804,7 @@ public sealed partial class Scheduler : IDisposable
         }
 
         _failed.Clear();
-        if (failures.Count > 0)
-        {
-            throw new AggregateException(
-                $"{failures.Count} tasklet(s) failed and nobody observed the failure (join a tasklet to observe it).",
-                failures);
-        }
+        return failures;
     }
 
     /// <summary>The next entry: FIFO, or a seeded-random ready one in exploration mode.</summary>
