@@ -538,9 +538,18 @@ public partial class Tasklet
         Interlocked.MemoryBarrier(); // the kill's mark before the read below: see CancellationToken
         if (_cold?.KillSource is { IsCancellationRequested: false } source)
         {
-            _ = source.CancelAsync();
+            Task cancelled = source.CancelAsync();
+            if (!cancelled.IsCompleted)
+            {
+                // Run(main) waits for it before it abandons a leftover in a foreign wait (the callbacks may end it).
+                _cold.KillCancellation = cancelled;
+                cancelled.ContinueWith(static (_, s) => ((Scheduler)s!).Signal(), _scheduler, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
         }
     }
+
+    /// <summary>True while the callbacks of this tasklet's token, cancelled by its kill, are still running.</summary>
+    internal bool IsKillCancellationRunning => _cold?.KillCancellation is { IsCompleted: false };
 
     /// <summary>True when <paramref name="exception"/> is the cancellation of this tasklet's own token by its kill.</summary>
     internal bool IsOwnKillCancellation(Exception exception)

@@ -425,6 +425,15 @@ public sealed partial class Scheduler : IDisposable
                 return false;
             }
 
+            if (mainEnded && _inboxCount == 0 && OnlyForeignWaitsLeft())
+            {
+                // Run(main): main ended and the rest were killed. Those left await foreign work (a kill cannot reach
+                // into somebody else's awaitable) and, once their tokens' cancellation has run without waking them,
+                // nothing here will: they could never run again on this scheduler after Run returns, so they are
+                // abandoned rather than waited for (issue 15; Run(main) hung on them).
+                return false;
+            }
+
             switch (mode)
             {
                 case RunMode.Budget:
@@ -444,6 +453,20 @@ public sealed partial class Scheduler : IDisposable
                     break;
             }
         }
+    }
+
+    // Every alive tasklet is in a foreign wait that its kill's cancellation, if any, has finished trying to end.
+    private bool OnlyForeignWaitsLeft()
+    {
+        for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
+        {
+            if (!t._inForeignWait || t.IsKillCancellationRunning)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>Runs one step: a tasklet's start, the resumption of its wait, or a posted continuation.</summary>

@@ -31,6 +31,9 @@ internal sealed class TaskletColdState
     /// <summary>The source of <see cref="Tasklet.CancellationToken"/>: created on first use (CAS), cancelled by a kill.</summary>
     public CancellationTokenSource? KillSource;
 
+    /// <summary>The kill's cancellation of <see cref="KillSource"/> while its callbacks run (on the thread pool), or null.</summary>
+    public Task? KillCancellation;
+
     /// <summary>The callback that reports a body completed off the scheduler; set once.</summary>
     public Action? EscapeCallback;
 
