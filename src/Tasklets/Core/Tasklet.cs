@@ -45,6 +45,9 @@ public partial class Tasklet
     internal readonly TaskletWaiter _waiter;
     internal byte _lifecycle;
     internal Task? _task;
+
+    // The ExecutionContext of the spawner (null if it suppressed the flow), until the start: the body starts in it.
+    private ExecutionContext? _startContext;
     internal bool _observed;
     internal bool _inForeignWait;
     internal int _atomicDepth;
@@ -64,6 +67,7 @@ public partial class Tasklet
 
         Id = Interlocked.Increment(ref s_nextId);
         _waiter = new TaskletWaiter(this);
+        _startContext = ExecutionContext.Capture(); // the spawner's AsyncLocals, Activity, logging scopes: as Task.Run
     }
 
     /// <summary>The tasklet running on this thread, or null outside tasklets.</summary>
@@ -810,6 +814,24 @@ public partial class Tasklet
     }
 
     /// <summary>Starts the body on the scheduler thread; a synchronous throw becomes a faulted task.</summary>
+    /// <summary>
+    /// Starts the body in the spawner's ExecutionContext (issue 15: context flows like Task.Run) and restores this
+    /// thread's afterwards, so that what a body sets before its first await never leaks into the scheduler's thread
+    /// or a tasklet started later. Scheduler thread, at the start step.
+    /// </summary>
+    internal Task InvokeBodyInStartContext()
+    {
+        ExecutionContext? context = _startContext;
+        _startContext = null;
+        if (context is null)
+        {
+            return InvokeBody();
+        }
+
+        ExecutionContext.Run(context, static s => { var t = (Tasklet)s!; t._task = t.InvokeBody(); }, this);
+        return _task!;
+    }
+
     internal virtual Task InvokeBody()
     {
         var body = (Func<Task>)TakeBody();

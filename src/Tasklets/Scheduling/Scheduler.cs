@@ -46,6 +46,7 @@ public sealed partial class Scheduler : IDisposable
     private int _aliveCount;
     private int _foreignWaits;
     private long _stepCount;
+    private ExecutionContext? _loopContext; // the ExecutionContext of the thread that runs the scheduler, per run
     private long _flushedSteps;
     private long _channelOperations;
     private long _coarseNow;
@@ -311,6 +312,7 @@ public sealed partial class Scheduler : IDisposable
     private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
     {
         Enter(mode);
+        _loopContext = ExecutionContext.Capture(); // the Run caller's: posted steps give it back (see Step)
         UpdateCoarseClock(); // waits begun in the first steps are stamped with now, not 0 (Dump: "for N ms")
         SynchronizationContext? savedContext = SynchronizationContext.Current;
         Scheduler? savedRunning = t_running;
@@ -476,6 +478,15 @@ public sealed partial class Scheduler : IDisposable
         if (entry is PostedStep posted)
         {
             RunPosted(posted);
+
+            // A posted callback (an InvokeAsync delegate, a Post to a tasklet's context) may have set AsyncLocals on
+            // this thread; the next step and the thread that called Run must not see them. Async continuations
+            // restore their own context, so only posted steps pay this check.
+            if (_loopContext is not null && !ReferenceEquals(ExecutionContext.Capture(), _loopContext))
+            {
+                ExecutionContext.Restore(_loopContext);
+            }
+
             return;
         }
 
@@ -490,7 +501,7 @@ public sealed partial class Scheduler : IDisposable
             }
 
             EnterStep(tasklet, orphan: false);
-            tasklet._task = tasklet.InvokeBody();
+            tasklet._task = tasklet.InvokeBodyInStartContext();
         }
         else if (tasklet._task is null)
         {
