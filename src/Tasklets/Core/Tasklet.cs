@@ -546,14 +546,20 @@ public partial class Tasklet
             if (!cancelled.IsCompleted)
             {
                 // Run(main) waits for it before it abandons a leftover in a foreign wait (the callbacks may end it).
-                _cold.KillCancellation = cancelled;
+                Volatile.Write(ref _cold.KillCancellation, cancelled);
                 cancelled.ContinueWith(static (_, s) => ((Scheduler)s!).Signal(), _scheduler, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
     }
 
     /// <summary>True while the callbacks of this tasklet's token, cancelled by its kill, are still running.</summary>
-    internal bool IsKillCancellationRunning => _cold?.KillCancellation is { IsCompleted: false };
+    /// <remarks>
+    /// Read by Run(main) on the scheduler thread. The kills it waits for are its own KillAll, on that thread, so the
+    /// store above is seen. A kill from another thread that races the end of main may be read a moment late: that
+    /// leftover is then abandoned while its token's callbacks still run (documented with Run(main)); nothing is lost
+    /// but the chance to run its finally on a scheduler that is returning.
+    /// </remarks>
+    internal bool IsKillCancellationRunning => _cold is { } cold && Volatile.Read(ref cold.KillCancellation) is { IsCompleted: false };
 
     /// <summary>True when <paramref name="exception"/> is the cancellation of this tasklet's own token by its kill.</summary>
     internal bool IsOwnKillCancellation(Exception exception)

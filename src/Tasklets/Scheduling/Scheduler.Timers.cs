@@ -182,10 +182,13 @@ public sealed partial class Scheduler
             if (entry.Timer is { } timer)
             {
                 // A virtual-clock ITimer: its callback runs as a step of its own, outside every tasklet (this may be
-                // inside a checkpointing tasklet's step). A stale schedule is dropped when the step runs.
-                timer.PrepareFiring(entry.Generation, entry.Due);
-                _runQueue.PushBack(RentPostedStep(null!, s_fireVirtualTimer, timer));
-                any = true;
+                // inside a checkpointing tasklet's step). Act only on a firing claimed under the timer's lock: a
+                // schedule replaced by Change or Dispose is dropped here, and again if it changes before the step.
+                if (timer.PrepareFiring(entry.Generation, entry.Due))
+                {
+                    _runQueue.PushBack(RentPostedStep(null!, s_fireVirtualTimer, timer));
+                    any = true;
+                }
             }
             else if (entry.Scope is { } scope)
             {

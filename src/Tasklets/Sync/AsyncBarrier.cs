@@ -45,8 +45,7 @@ public sealed class AsyncBarrier : IWaitSource
     private bool _broken;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the barrier.
-    private volatile bool _external;
-    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
+    private Reachability _reach; // who may end waits here from outside the deadlock detector's view
 
     /// <summary>Creates a barrier for <paramref name="participants"/> participants.</summary>
     /// <param name="participants">How many arrivals complete a phase; at least 1.</param>
@@ -62,8 +61,7 @@ public sealed class AsyncBarrier : IWaitSource
 
         // Made outside a tasklet: code the scheduler cannot see may arrive (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        _reach = Reachability.MadeBy(current);
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -82,7 +80,7 @@ public sealed class AsyncBarrier : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
+    bool IWaitSource.IsExternal => _reach.IsExternal;
 
     private string DebuggerDisplay => Describe();
 
@@ -205,10 +203,8 @@ public sealed class AsyncBarrier : IWaitSource
             // the arrival index, which the trip hands back as the wait's outcome.
             waiter = Waiter.ForParty(current);
             WaitNode node0 = waiter.RentNode<WaitNode>();
-            generation = waiter.BeginWait(WaitKind.Coordination);
             node0.Bind(this);
-            _waiting.Enqueue(node0, waiter, generation, index);
-            waiter.AddRegistration(node0);
+            generation = _waiting.BeginWaitLocked(waiter, node0, WaitKind.Coordination, index);
             _arrived = index + 1;
         }
 
@@ -248,13 +244,7 @@ public sealed class AsyncBarrier : IWaitSource
 
     private const string LostParticipant = "a waiting participant was killed, timed out or cancelled before the phase completed";
 
-    private void MarkUsedBy(Tasklet? current)
-    {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
-        {
-            _external = true;
-        }
-    }
+    private void MarkUsedBy(Tasklet? current) => _reach.MarkUsedBy(current);
 
     /// <summary>"barrier 'step' (2 of 3 arrived)": for Dump, deadlock reports and the debugger. Lock-free, best effort.</summary>
     internal string Describe()

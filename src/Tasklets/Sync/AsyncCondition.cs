@@ -39,8 +39,7 @@ public sealed class AsyncCondition : IWaitSource
     private WaitQueue _waiters; // under _gate: ConditionNode registrations, FIFO
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the condition.
-    private volatile bool _external;
-    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
+    private Reachability _reach; // who may end waits here from outside the deadlock detector's view
 
     /// <summary>Creates a condition over <paramref name="lock"/>.</summary>
     /// <param name="lock">The lock a waiter must hold; it is released during the wait and held again afterwards.</param>
@@ -50,8 +49,7 @@ public sealed class AsyncCondition : IWaitSource
         ArgumentNullException.ThrowIfNull(@lock);
         _lock = @lock;
         Tasklet? current = Tasklet.CurrentOrNull;
-        _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        _reach = Reachability.MadeBy(current);
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports.</summary>
@@ -64,7 +62,7 @@ public sealed class AsyncCondition : IWaitSource
 
     // A party outside the tasklets that uses the lock can notify too (it holds the lock, then notifies), so the
     // condition is as reachable as its lock.
-    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside) || ((IWaitSource)_lock).IsExternal;
+    bool IWaitSource.IsExternal => _reach.IsExternal || ((IWaitSource)_lock).IsExternal;
 
     void IWaitSource.EnterGate() => _gate.Enter();
 
@@ -122,10 +120,8 @@ public sealed class AsyncCondition : IWaitSource
             // wait was begun, and the lock is released exactly when the node is queued.
             using (new GateScope(ref _gate))
             {
-                generation = waiter.BeginWait(WaitKind.Condition);
                 node.Bind(this);
-                _waiters.Enqueue(node, waiter, generation, 0);
-                waiter.AddRegistration(node);
+                generation = _waiters.BeginWaitLocked(waiter, node, WaitKind.Condition);
             }
 
             granted = _lock.ReleaseAllLocked(out token, out depth);
@@ -290,13 +286,7 @@ public sealed class AsyncCondition : IWaitSource
 
     // ---------------------------------------------------------------- wait source
 
-    private void MarkUsedBy(Tasklet? current)
-    {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
-        {
-            _external = true;
-        }
-    }
+    private void MarkUsedBy(Tasklet? current) => _reach.MarkUsedBy(current);
 
     void IWaitSource.MarkUsedBy(Tasklet? current) => MarkUsedBy(current);
 

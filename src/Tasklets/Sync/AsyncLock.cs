@@ -48,8 +48,7 @@ public sealed class AsyncLock : IWaitSource
     private WaitQueue _waiters;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the lock (DESIGN.md, "Deadlock").
-    private volatile bool _external;
-    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
+    private Reachability _reach; // who may end waits here from outside the deadlock detector's view
 
     /// <summary>Creates a free lock.</summary>
     /// <param name="reentrant">
@@ -63,8 +62,7 @@ public sealed class AsyncLock : IWaitSource
 
         // A lock made outside a tasklet is reachable by code the scheduler cannot see, as for a channel.
         Tasklet? current = Tasklet.CurrentOrNull;
-        _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        _reach = Reachability.MadeBy(current);
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, exception messages.</summary>
@@ -87,7 +85,7 @@ public sealed class AsyncLock : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
+    bool IWaitSource.IsExternal => _reach.IsExternal;
 
     /// <summary>The gate's sequence word, for the lock-free hint of <see cref="Select.Try"/>.</summary>
     internal int GateSequence => _gate.Sequence;
@@ -472,13 +470,7 @@ public sealed class AsyncLock : IWaitSource
     // ---------------------------------------------------------------- wait source
 
     /// <summary>Marks the lock externally reachable if <paramref name="current"/> is not a tasklet of a Run() scheduler.</summary>
-    internal void MarkUsedBy(Tasklet? current)
-    {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
-        {
-            _external = true;
-        }
-    }
+    internal void MarkUsedBy(Tasklet? current) => _reach.MarkUsedBy(current);
 
     void IWaitSource.MarkUsedBy(Tasklet? current) => MarkUsedBy(current);
 

@@ -33,8 +33,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
     private bool _isSet;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the event.
-    private volatile bool _external;
-    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
+    private Reachability _reach; // who may end waits here from outside the deadlock detector's view
 
     /// <summary>Creates an event, not set unless <paramref name="initialState"/> is true.</summary>
     /// <param name="initialState">True to create it set.</param>
@@ -44,8 +43,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
 
         // Made outside a tasklet: code the scheduler cannot see may set it (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        _reach = Reachability.MadeBy(current);
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -57,7 +55,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
+    bool IWaitSource.IsExternal => _reach.IsExternal;
 
     private string DebuggerDisplay => Describe();
 
@@ -175,10 +173,8 @@ public sealed class AsyncManualResetEvent : IWaitSource
             // Park; renting comes before BeginWait, and nothing after it can throw.
             waiter = Waiter.ForParty(current);
             EventCase node = waiter.RentNode<EventCase>();
-            generation = waiter.BeginWait(WaitKind.Coordination);
             node.Bind(this);
-            _waiters.Enqueue(node, waiter, generation, 0);
-            waiter.AddRegistration(node);
+            generation = _waiters.BeginWaitLocked(waiter, node, WaitKind.Coordination);
         }
 
         parked = waiter;
@@ -186,13 +182,7 @@ public sealed class AsyncManualResetEvent : IWaitSource
         return waiter.AsValueTask();
     }
 
-    private void MarkUsedBy(Tasklet? current)
-    {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
-        {
-            _external = true;
-        }
-    }
+    private void MarkUsedBy(Tasklet? current) => _reach.MarkUsedBy(current);
 
     /// <summary>"event 'ready' (not set)": for Dump, deadlock reports and the debugger. Lock-free, best effort.</summary>
     internal string Describe()

@@ -41,8 +41,7 @@ public sealed class AsyncSemaphore : IWaitSource
     private int _count;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the semaphore.
-    private volatile bool _external;
-    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
+    private Reachability _reach; // who may end waits here from outside the deadlock detector's view
 
     /// <summary>Creates a semaphore with <paramref name="initialCount"/> free permits.</summary>
     /// <param name="initialCount">The permits free at the start; 0 to &lt;= <paramref name="maxCount"/>.</param>
@@ -66,8 +65,7 @@ public sealed class AsyncSemaphore : IWaitSource
 
         // Made outside a tasklet: code the scheduler cannot see may release it (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        _reach = Reachability.MadeBy(current);
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -82,7 +80,7 @@ public sealed class AsyncSemaphore : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
+    bool IWaitSource.IsExternal => _reach.IsExternal;
 
     private string DebuggerDisplay => Describe();
 
@@ -219,10 +217,8 @@ public sealed class AsyncSemaphore : IWaitSource
             // only if the wait was begun.
             waiter = Waiter.ForParty(current);
             WaitNode node = waiter.RentNode<WaitNode>();
-            generation = waiter.BeginWait(WaitKind.Coordination);
             node.Bind(this);
-            _waiters.Enqueue(node, waiter, generation, 0);
-            waiter.AddRegistration(node);
+            generation = _waiters.BeginWaitLocked(waiter, node, WaitKind.Coordination);
         }
 
         parked = waiter;
@@ -231,13 +227,7 @@ public sealed class AsyncSemaphore : IWaitSource
     }
 
 
-    private void MarkUsedBy(Tasklet? current)
-    {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
-        {
-            _external = true;
-        }
-    }
+    private void MarkUsedBy(Tasklet? current) => _reach.MarkUsedBy(current);
 
     private static void EnsureMayBlock()
     {

@@ -38,16 +38,14 @@ public sealed class WaitGroup : IWaitSource
     private int _count;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets made or used the wait group.
-    private volatile bool _external;
-    private readonly bool _createdOutside; // made outside any tasklet: see WaitSources.IsExternal
+    private Reachability _reach; // who may end waits here from outside the deadlock detector's view
 
     /// <summary>Creates a wait group with a count of zero.</summary>
     public WaitGroup()
     {
         // Made outside a tasklet: code the scheduler cannot see may count it down (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
-        _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        _reach = Reachability.MadeBy(current);
     }
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
@@ -59,7 +57,7 @@ public sealed class WaitGroup : IWaitSource
 
     long IWaitSource.Id => _id;
 
-    bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
+    bool IWaitSource.IsExternal => _reach.IsExternal;
 
     private string DebuggerDisplay => Describe();
 
@@ -173,10 +171,8 @@ public sealed class WaitGroup : IWaitSource
             // Park; renting comes before BeginWait, and nothing after it can throw.
             waiter = Waiter.ForParty(current);
             WaitNode node = waiter.RentNode<WaitNode>();
-            generation = waiter.BeginWait(WaitKind.Coordination);
             node.Bind(this);
-            _waiters.Enqueue(node, waiter, generation, 0);
-            waiter.AddRegistration(node);
+            generation = _waiters.BeginWaitLocked(waiter, node, WaitKind.Coordination);
         }
 
         parked = waiter;
@@ -184,13 +180,7 @@ public sealed class WaitGroup : IWaitSource
         return waiter.AsValueTask();
     }
 
-    private void MarkUsedBy(Tasklet? current)
-    {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
-        {
-            _external = true;
-        }
-    }
+    private void MarkUsedBy(Tasklet? current) => _reach.MarkUsedBy(current);
 
     /// <summary>"wait group 'workers' (count 3)": for Dump, deadlock reports and the debugger. Lock-free, best effort.</summary>
     internal string Describe()

@@ -86,6 +86,23 @@ public class VirtualClockTimerTests
     }
 
     [Fact]
+    public void CreateTimer_ChangedToTheSameDueTime_FiresOnce()
+    {
+        // The replaced schedule and the new one are due in the same pass: only the current one may fire (found by
+        // the cross-thread stress below: a changed timer fired twice).
+        int fired = 0;
+        using var s = new Scheduler(s_seeded);
+        s.Go(async () =>
+        {
+            using ITimer timer = Scheduler.Current!.Time.CreateTimer(_ => fired++, null, TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan);
+            Assert.True(timer.Change(TimeSpan.FromSeconds(10), Timeout.InfiniteTimeSpan));
+            await Tasklet.Sleep(TimeSpan.FromMinutes(1));
+        });
+        s.Run();
+        Assert.Equal(1, fired);
+    }
+
+    [Fact]
     public void CreateTimer_FromOutsideTheScheduler_FiresOnItsThread_OutsideEveryTasklet()
     {
         using var s = new Scheduler(s_seeded);
@@ -122,5 +139,51 @@ public class VirtualClockTimerTests
         });
         AggregateException failures = Assert.Throws<AggregateException>(s.Run);
         Assert.Contains(failures.InnerExceptions, e => e.InnerException is InvalidOperationException { Message: "timer callback" });
+    }
+
+    [Fact]
+    public void CreateTimer_ChangedAndDisposedFromAnotherThreadWhileRunning_LiveOnesFireOnce_NoneTwice()
+    {
+        // Bounded cross-thread stress: an OS thread creates, changes and disposes timers while the scheduler runs on
+        // another; their schedules reach the heap through the inbox. Each live timer fires exactly once, a timer
+        // disposed right after its creation at most once (the scheduler may fire it first), none twice.
+        const int Timers = 300;
+        var fired = new int[Timers];
+        using var s = new Scheduler(s_seeded);
+        IDisposable hold = s.KeepAlive(); // Run idles (and moves virtual time to the timers) instead of returning
+        var runner = new Thread(s.Run) { IsBackground = true };
+        runner.Start();
+        var creator = new Thread(() =>
+        {
+            for (int i = 0; i < Timers; i++)
+            {
+                int k = i;
+                ITimer timer = s.Time.CreateTimer(_ => Interlocked.Increment(ref fired[k]), null, TimeSpan.FromSeconds(1 + (i % 7)), Timeout.InfiniteTimeSpan);
+                if (i % 3 == 0)
+                {
+                    timer.Dispose();
+                }
+                else if (i % 3 == 1)
+                {
+                    timer.Change(TimeSpan.FromSeconds(2), Timeout.InfiniteTimeSpan);
+                }
+            }
+        });
+        creator.Start();
+        Assert.True(creator.Join(TimeSpan.FromSeconds(30)), "hang guard: the creator");
+        var guard = System.Diagnostics.Stopwatch.StartNew();
+        var spinner = default(SpinWait);
+        while (Enumerable.Range(0, Timers).Any(i => i % 3 != 0 && Volatile.Read(ref fired[i]) == 0) && guard.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            spinner.SpinOnce(); // until every live timer has fired (a state to reach, not a time to wait)
+        }
+
+        hold.Dispose();
+        _ = s.InvokeAsync(() => { }); // wakes Run, which then finds nothing alive and no hold, and returns
+        Assert.True(runner.Join(TimeSpan.FromSeconds(30)), "hang guard: Run");
+        for (int i = 0; i < Timers; i++)
+        {
+            Assert.True(i % 3 == 0 ? fired[i] <= 1 : fired[i] == 1, $"timer {i} fired {fired[i]} times");
+        }
     }
 }

@@ -228,10 +228,10 @@ public class RunInThreadTests
     [Fact]
     public void WorkerThreads_BurstsRacingRetirement_EveryItemRunsOnce()
     {
-        // Idle workers retire after 1 ms here, so bursts queued from several threads race workers that time out,
-        // take back their idle unit, or find it claimed and wait for the release on its way.
+        // Idle workers retire as soon as they find no work here, so bursts queued from several threads race workers
+        // that time out, take back their idle unit, or find it claimed and wait for the release on its way.
         TimeSpan saved = WorkerThreads.IdleTimeout;
-        WorkerThreads.IdleTimeout = TimeSpan.FromMilliseconds(1);
+        WorkerThreads.IdleTimeout = TimeSpan.Zero;
         try
         {
             const int Producers = 3, Bursts = 40, PerBurst = 5;
@@ -251,7 +251,7 @@ public class RunInThreadTests
                             WorkerThreads.Queue(new CountingItem(runs, index, allDone));
                         }
 
-                        Thread.Sleep(b % 3); // let workers go idle and retire between bursts (not a synchronisation)
+                        Thread.Yield(); // between bursts, workers drain, go idle and retire
                     }
                 });
                 producers[p].Start();

@@ -27,7 +27,9 @@ internal sealed class VirtualTimer : ITimer
     private long _period;  // ticks; 0: one-shot. Under _lock
     private bool _disposed; // under _lock
 
-    // The firing queued as a step (at most one at a time: a periodic timer is armed again only after its callback).
+    // The firing queued as a step, under _lock: at most one at a time (a periodic timer is armed again only after its
+    // callback), so two entries due in one pass (a schedule and the one a Change replaced) cannot both fire.
+    private bool _firingPending;
     private long _firingVersion;
     private long _firingDue;
 
@@ -92,20 +94,37 @@ internal sealed class VirtualTimer : ITimer
         }
     }
 
-    /// <summary>The heap entry (<paramref name="version"/>, <paramref name="due"/>) is due: records the firing for its step. Scheduler thread.</summary>
-    public void PrepareFiring(long version, long due)
+    /// <summary>
+    /// The heap entry (<paramref name="version"/>, <paramref name="due"/>) is due: claims the firing for a step, and
+    /// returns false if that schedule is no longer the current one or a firing is already queued. Scheduler thread.
+    /// </summary>
+    public bool PrepareFiring(long version, long due)
     {
-        _firingVersion = version;
-        _firingDue = due;
+        lock (_lock)
+        {
+            if (_disposed || _version != version || _firingPending)
+            {
+                return false;
+            }
+
+            _firingPending = true;
+            _firingVersion = version;
+            _firingDue = due;
+            return true;
+        }
     }
 
     /// <summary>The firing's step: runs the callback if the schedule still holds, then arms the next period. Scheduler thread.</summary>
     public void RunFiring()
     {
-        long version = _firingVersion;
+        long version;
+        long due;
         long period;
         lock (_lock)
         {
+            _firingPending = false; // this step consumes the firing it was queued for
+            version = _firingVersion;
+            due = _firingDue;
             if (_disposed || _version != version)
             {
                 return; // changed or disposed since it was due
@@ -132,7 +151,6 @@ internal sealed class VirtualTimer : ITimer
 
         if (period > 0 && IsArmedWith(version))
         {
-            long due = _firingDue;
             _scheduler.ArmVirtualTimer(this, version, period >= long.MaxValue - due ? long.MaxValue : due + period);
         }
     }

@@ -41,9 +41,7 @@ internal sealed class ThreadWork<T> : IWaitSource, IThreadWorkItem
         long generation;
         using (new GateScope(ref _gate))
         {
-            generation = waiter.BeginWait(WaitKind.Thread);
-            node.EnqueueLocked(waiter, generation, 0);
-            waiter.AddRegistration(node);
+            generation = _waiting.BeginWaitLocked(waiter, node, WaitKind.Thread);
         }
 
         waiter.Commit(generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);

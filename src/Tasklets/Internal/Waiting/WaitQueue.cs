@@ -25,6 +25,19 @@ internal struct WaitQueue
     /// <summary><see cref="IsEmpty"/> as a volatile read, for the seqlock readers of <see cref="Select.Try"/> (no lock held).</summary>
     public readonly bool IsEmptyVolatile => Volatile.Read(in _first) is null;
 
+    /// <summary>
+    /// Begins <paramref name="waiter"/>'s wait of <paramref name="kind"/> with <paramref name="node"/> (bound to this
+    /// queue's source) as its one registration, queued here; returns the wait's generation. Caller holds the source's
+    /// gate and rented the waiter and the node before: nothing here throws, so the node is queued iff the wait began.
+    /// </summary>
+    public long BeginWaitLocked(Waiter waiter, SelectCase node, WaitKind kind, int caseIndex = 0)
+    {
+        long generation = waiter.BeginWait(kind);
+        Enqueue(node, waiter, generation, caseIndex);
+        waiter.AddRegistration(node);
+        return generation;
+    }
+
     /// <summary>Records <paramref name="node"/> as a registration of wait <paramref name="generation"/> of <paramref name="waiter"/> and queues it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enqueue(SelectCase node, Waiter waiter, long generation, int caseIndex)
