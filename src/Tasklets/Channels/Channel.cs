@@ -47,6 +47,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the channel.
     private volatile bool _external;
     private bool _createdOutside; // made outside any tasklet (set by the constructors): see WaitSources.IsExternal
+    private Parties _parties;     // the schedulers whose tasklets used it, one deadlock group: see Parties
     private volatile ChannelPreference _preference;
 
     /// <summary>Creates an unbuffered channel (capacity 0, a rendezvous) or a buffered one.</summary>
@@ -691,18 +692,38 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         // A channel made outside a tasklet is reachable by code the scheduler cannot see (DESIGN.md, "Deadlock").
         Tasklet? current = Tasklet.CurrentOrNull;
         _createdOutside = current is null;
-        _external = current is not null && !current.Scheduler.IsTrackedForDeadlock;
+        if (current is not null)
+        {
+            // The maker holds it first: its scheduler is a party (and made outside Run(), it is an outside party).
+            _external = !current.Scheduler.IsTrackedForDeadlock;
+            _parties.Record(current.Scheduler);
+        }
     }
 
     void IWaitSource.MarkUsedBy(Tasklet? current)
     {
-        if (!_external && (current is null || !current.Scheduler.IsTrackedForDeadlock))
+        if (current is null)
+        {
+            _external = true;
+            return;
+        }
+
+        MarkUsedByTasklet(current.Scheduler);
+    }
+
+    /// <summary>A use by a tasklet of <paramref name="scheduler"/>: a party, and an outside one if it is not inside Run().</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MarkUsedByTasklet(Scheduler scheduler)
+    {
+        if (!_external && !scheduler.IsTrackedForDeadlock)
         {
             _external = true;
         }
+
+        _parties.Record(scheduler);
     }
 
-    /// <summary>Counts the operation for metrics, and marks the channel externally reachable when the party is not a tasklet of a Run() scheduler.</summary>
+    /// <summary>Counts the operation for metrics and records the party (<see cref="MarkUsedByTasklet"/>; plain code makes the channel externally reachable).</summary>
     private void MarkExternalIfNeeded(Tasklet? current)
     {
         if (current is null)
@@ -712,11 +733,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             return;
         }
 
-        current.Scheduler.CountChannelOperation();
-        if (!_external && !current.Scheduler.IsTrackedForDeadlock)
-        {
-            _external = true;
-        }
+        Scheduler scheduler = current.Scheduler;
+        scheduler.CountChannelOperation();
+        MarkUsedByTasklet(scheduler);
     }
 
     private static void EnsureMayBlock(string method, string asyncMethod)

@@ -3,28 +3,94 @@ using Tasklets.Internal;
 
 namespace Tasklets;
 
-// Facet: deadlock detection, exact across the schedulers inside Run() (DESIGN.md, "Deadlock").
-// Relies on: a scheduler is "stuck" only while its owner sleeps in WaitStuck with an empty inbox; every wake-up
-// that crosses schedulers goes through an inbox, so a stuck scheduler with an empty inbox cannot be woken by
-// another stuck scheduler.
+// Facet: deadlock detection per group of schedulers (DESIGN.md, "Deadlock").
+// A group is the schedulers whose tasklets have met on a wait source (Parties merges them on a party's first use) or
+// spawned tasklets onto each other (Spawn merges them): only they may end each other's library waits. A group is
+// deadlocked when each of its schedulers is stuck (its owner sleeps in WaitStuck with an empty inbox, after finding
+// no wait of its tasklets that a party outside the tracked schedulers may end) or finished (outside Run, with no
+// tasklet alive and nothing posted). Other groups may run or idle meanwhile.
+// Relies on: every wake-up that crosses schedulers goes through an inbox, so a stuck scheduler with an empty inbox
+// cannot be woken by another stuck one; and groups only merge, under s_deadlockGate.
 public sealed partial class Scheduler
 {
     private static readonly object s_deadlockGate = new();
-    private static readonly List<Scheduler> s_stuck = [];
-    private static int s_tracked;
 
     // Written under s_deadlockGate.
     private volatile bool _tracked;
     private volatile bool _deadlockDeclared;
+    private bool _stuck;
+
+    // The group (union-find over schedulers): the parent toward the group's root, null at the root. Written under
+    // s_deadlockGate; read lock-free by InSameDeadlockGroup's fast path (see there). The root lists the members.
+    private volatile Scheduler? _groupParent;
+    private List<Scheduler>? _groupMembers; // at the root only, under s_deadlockGate; null: just this scheduler
 
     /// <summary>True while a thread is inside <see cref="Run()"/>: its tasklets' waits count for deadlock detection.</summary>
     internal bool IsTrackedForDeadlock => _tracked;
+
+    /// <summary>
+    /// True while the owner sleeps as a stuck scheduler, its group's verdict taken (tests: a false deadlock would have
+    /// been declared by the time this reads true).
+    /// </summary>
+    internal bool IsStuckForDeadlock
+    {
+        get
+        {
+            lock (s_deadlockGate)
+            {
+                return _stuck;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="a"/> and <paramref name="b"/> one deadlock group: tasklets of one used a wait source the
+    /// other's used, or one spawned onto the other. Any thread. Costs a lock only the first time for a pair of groups.
+    /// </summary>
+    internal static void JoinDeadlockGroups(Scheduler a, Scheduler b)
+    {
+        if (ReferenceEquals(a, b) || InSameDeadlockGroup(a, b))
+        {
+            return;
+        }
+
+        lock (s_deadlockGate)
+        {
+            Scheduler rootA = RootOf(a);
+            Scheduler rootB = RootOf(b);
+            if (ReferenceEquals(rootA, rootB))
+            {
+                return;
+            }
+
+            List<Scheduler> members = rootA._groupMembers ??= [rootA];
+            members.AddRange(rootB._groupMembers ?? [rootB]);
+            rootB._groupMembers = null;
+            rootB._groupParent = rootA;
+        }
+    }
+
+    /// <summary>
+    /// Lock-free: true only if the two are in one group. Roots only ever gain a parent, never lose one, so a chain read
+    /// while a merge runs ends at a root that was current a moment ago; two schedulers found under one root are in one
+    /// group for good. A false answer may be stale and is rechecked under the lock.
+    /// </summary>
+    private static bool InSameDeadlockGroup(Scheduler a, Scheduler b) => ReferenceEquals(RootOf(a), RootOf(b));
+
+    private static Scheduler RootOf(Scheduler scheduler)
+    {
+        while (scheduler._groupParent is { } parent)
+        {
+            scheduler = parent;
+        }
+
+        return scheduler;
+    }
 
     private void EnterDeadlockTracking()
     {
         lock (s_deadlockGate)
         {
-            s_tracked++;
             _tracked = true;
         }
     }
@@ -33,10 +99,11 @@ public sealed partial class Scheduler
     {
         lock (s_deadlockGate)
         {
-            s_tracked--;
             _tracked = false;
-            s_stuck.Remove(this);
-            DeclareIfAllStuck();
+            _stuck = false;
+
+            // Finished, this scheduler may have been the last one its group waited for.
+            DeclareIfGroupDeadlocked(this, leaving: this);
         }
     }
 
@@ -135,14 +202,14 @@ public sealed partial class Scheduler
         return false;
     }
 
-    /// <summary>Sleeps as a stuck scheduler. Returns true if every tracked scheduler is stuck (a deadlock).</summary>
+    /// <summary>Sleeps as a stuck scheduler. Returns true if its group was declared deadlocked meanwhile.</summary>
     private bool WaitStuck()
     {
         lock (s_deadlockGate)
         {
             _deadlockDeclared = false;
-            s_stuck.Add(this);
-            DeclareIfAllStuck();
+            _stuck = true;
+            DeclareIfGroupDeadlocked(this, leaving: null);
         }
 
         lock (_inboxLock)
@@ -159,35 +226,85 @@ public sealed partial class Scheduler
 
         lock (s_deadlockGate)
         {
-            s_stuck.Remove(this);
+            _stuck = false;
             bool deadlocked = _deadlockDeclared && _inboxCount == 0;
             _deadlockDeclared = false;
             return deadlocked;
         }
     }
 
-    /// <summary>Caller holds s_deadlockGate. Declares a deadlock when every tracked scheduler is stuck with an empty inbox.</summary>
-    private static void DeclareIfAllStuck()
+    /// <summary>
+    /// Caller holds s_deadlockGate. Declares <paramref name="member"/>'s group deadlocked when each of its schedulers
+    /// is stuck or finished, at least one is stuck, and no stuck one has a wait that a party outside the tracked
+    /// schedulers may end; wakes the stuck ones to report it. <paramref name="leaving"/>: a scheduler whose owner is
+    /// leaving Run on this thread (it still owns the scheduler, but runs none of its code any more).
+    /// </summary>
+    private static void DeclareIfGroupDeadlocked(Scheduler member, Scheduler? leaving)
     {
-        if (s_stuck.Count == 0 || s_stuck.Count < s_tracked)
+        Scheduler root = RootOf(member);
+        List<Scheduler>? members = root._groupMembers;
+        int count = members?.Count ?? 1;
+        bool anyStuck = false;
+        for (int i = 0; i < count; i++)
         {
-            return;
-        }
+            Scheduler scheduler = members is null ? root : members[i];
+            if (scheduler._stuck)
+            {
+                if (!scheduler.IsStillStuck())
+                {
+                    return;
+                }
 
-        foreach (Scheduler scheduler in s_stuck)
-        {
-            if (scheduler._inboxCount != 0)
+                anyStuck = true;
+            }
+            else if (!scheduler.IsFinished(ownerLeaving: ReferenceEquals(scheduler, leaving)))
             {
                 return;
             }
         }
 
-        foreach (Scheduler scheduler in s_stuck)
+        if (!anyStuck)
         {
-            scheduler._deadlockDeclared = true;
-            scheduler.Signal();
+            return;
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            Scheduler scheduler = members is null ? root : members[i];
+            if (scheduler._stuck)
+            {
+                scheduler._deadlockDeclared = true;
+                scheduler.Signal();
+            }
         }
     }
+
+    /// <summary>
+    /// Caller holds s_deadlockGate; this scheduler is stuck, so its owner sleeps in WaitStuck and changes none of its
+    /// owner-thread state (the alive list, the tasklets' registrations, timers, foreign waits) until it takes the
+    /// gate again: reading them from here is reading a scheduler at rest, published to this thread by the gate the
+    /// owner took when it became stuck. What other threads may change meanwhile is read again here: the inbox (a
+    /// post), a keep-alive hold, and each wait's phase and sources' reachability, which a party outside may have
+    /// changed since the owner's own check.
+    /// </summary>
+    private bool IsStillStuck()
+    {
+        if (_inboxCount != 0 || Volatile.Read(ref _keepAlive) > 0)
+        {
+            return false;
+        }
+
+        return !AnyExternalWaitInThisWorld();
+    }
+
+    /// <summary>
+    /// Caller holds s_deadlockGate. True when no thread runs the scheduler, it has no tasklet alive and nothing is
+    /// posted: it cannot end anybody's wait. A post that arrives after this read is a party acting after the verdict
+    /// (a tasklet spawned later has not used anything yet: the blind spot). <paramref name="ownerLeaving"/>: the caller
+    /// is the owner, leaving Run.
+    /// </summary>
+    private bool IsFinished(bool ownerLeaving)
+        => !_tracked && (ownerLeaving || _ownerThreadId == 0) && _inboxCount == 0 && Volatile.Read(ref _aliveCount) == 0;
 
     private void HandleDeadlock()
     {

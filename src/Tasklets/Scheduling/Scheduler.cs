@@ -178,6 +178,13 @@ public sealed partial class Scheduler : IDisposable
         }
         else
         {
+            if (t_running is { } spawner && !ReferenceEquals(spawner, this))
+            {
+                // Code of another scheduler hands the new tasklet whatever its body captures: from now on the two
+                // may end each other's waits, so they are one deadlock group (before the tasklet can run).
+                JoinDeadlockGroups(spawner, this);
+            }
+
             PostToInbox(new Entry(tasklet, s_spawn, null), front: false);
         }
     }

@@ -75,13 +75,13 @@ public static class Select
         {
             Tasklet? current = Tasklet.CurrentOrNull;
             current?.ThrowIfInterrupted();
-            if (current is null || !current.Scheduler.IsTrackedForDeadlock)
+
+            // A poll is a use: a party outside the tracked tasklets makes the sources reachable from outside, and a
+            // tasklet's scheduler joins their deadlock group (it polls a channel it will receive from once ready: a
+            // sender waiting on it is not deadlocked while the poller runs).
+            foreach (SelectCase c in cases)
             {
-                // A party outside the tracked tasklets polled these sources: a wait on them is not a deadlock.
-                foreach (SelectCase c in cases)
-                {
-                    c.Source.MarkUsedBy(current);
-                }
+                c.Source.MarkUsedBy(current);
             }
 
             return -1;

@@ -2,7 +2,7 @@ using Xunit;
 
 namespace Tasklets.Tests.Deadlock;
 
-// Deadlock detection waits until every scheduler inside Run() in the process is stuck, so these tests run alone.
+// Deadlock detection is process-wide state (groups of schedulers), so these tests run alone.
 [Collection(NonParallel.Name)]
 public class DeadlockTests
 {
@@ -231,19 +231,21 @@ public class DeadlockTests
     {
         using var a = new Scheduler();
         using var b = new Scheduler();
-        IDisposable hold = a.KeepAlive(); // until b's tasklet holds the channel
+        // The channel reaches b through plain code (a task), so b's scheduler has met a's on no primitive until it
+        // sends: the documented blind spot. A KeepAlive hold covers it until b has used the channel.
+        IDisposable hold = a.KeepAlive();
         var handOver = new TaskCompletionSource<Channel<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
         int got = 0;
         b.Go(async () =>
         {
             Channel<int> c = await handOver.Task; // a foreign await: b keeps running meanwhile
-            hold.Dispose();
             for (int i = 0; i < 50; i++)
             {
                 await Tasklet.Yield();
             }
 
             await c.SendAsync(7);
+            hold.Dispose();
         });
         a.Go(async () =>
         {

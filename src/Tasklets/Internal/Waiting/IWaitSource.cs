@@ -24,7 +24,11 @@ internal interface IWaitSource
     /// <summary>True once a party that the deadlock detector cannot see may end a wait on this source.</summary>
     bool IsExternal { get; }
 
-    /// <summary>Marks the source externally reachable if <paramref name="current"/> is not a tasklet of a Run() scheduler.</summary>
+    /// <summary>
+    /// Records a use by <paramref name="current"/>: the source becomes externally reachable if <paramref name="current"/>
+    /// is not a tasklet of a Run() scheduler, and its scheduler joins the deadlock group of the source's other parties
+    /// (see <see cref="Parties"/>).
+    /// </summary>
     void MarkUsedBy(Tasklet? current);
 
     /// <summary>

@@ -45,6 +45,12 @@ internal sealed class JoinSource : IWaitSource
         {
             _external = true;
         }
+
+        if (current is not null)
+        {
+            // The target's end ends the join: the joiner's scheduler and the target's are one deadlock group.
+            Scheduler.JoinDeadlockGroups(current.Scheduler, _target.Scheduler);
+        }
     }
 
     /// <summary>Queues a join. Caller holds the gate and saw the target alive under it.</summary>

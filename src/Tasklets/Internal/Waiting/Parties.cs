@@ -1,0 +1,78 @@
+using System.Runtime.CompilerServices;
+
+namespace Tasklets.Internal;
+
+/// <summary>
+/// The schedulers whose tasklets have used a wait source (made it, sent, received, locked, set...). They may end each
+/// other's waits on it, so they are one deadlock group (Scheduler.Deadlock.cs): a group is declared deadlocked only
+/// when all of its schedulers are stuck.
+/// </summary>
+/// <remarks>
+/// <para>Grows only, by any thread, lock-free: the first party in <see cref="_first"/> (set once by a CAS from null),
+/// the others in a copy-on-write array replaced by CAS. A use by a recorded party, the steady state, costs one
+/// reference compare for the first party (the only one in most programs) and a scan of the short array for the
+/// others; only a party's first use of the source takes the detector's lock, to merge the groups.</para>
+/// <para>A party's groups are merged before its use claims anything (the record is made at the start of the
+/// operation), so a detector that sees two schedulers in different groups knows neither has yet acted on a source
+/// the other used. A use that begins after the detector's verdict is the documented blind spot (a primitive handed
+/// to a party that had not used it yet); the kills that follow a verdict and that use race on the waiter's one
+/// claim, so exactly one of them ends the wait and nothing is lost.</para>
+/// </remarks>
+internal struct Parties
+{
+    private Scheduler? _first;
+    private Scheduler[]? _others;
+
+    /// <summary>Records a use by a tasklet of <paramref name="scheduler"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Record(Scheduler scheduler)
+    {
+        // A plain read: a stale null or another scheduler only sends the call to the slow path, which rereads with
+        // CAS semantics. A reference equal to the scheduler can only have been written for this scheduler.
+        if (!ReferenceEquals(_first, scheduler))
+        {
+            RecordSlow(scheduler);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RecordSlow(Scheduler scheduler)
+    {
+        Scheduler? first = Interlocked.CompareExchange(ref _first, scheduler, null);
+        if (first is null || ReferenceEquals(first, scheduler))
+        {
+            return; // recorded now, or by an earlier use
+        }
+
+        while (true)
+        {
+            Scheduler[]? others = Volatile.Read(ref _others);
+            if (others is not null && Array.IndexOf(others, scheduler) >= 0)
+            {
+                return; // an earlier use recorded it, and merged the groups before it returned
+            }
+
+            Scheduler[] grown;
+            if (others is null)
+            {
+                grown = [scheduler];
+            }
+            else
+            {
+                grown = new Scheduler[others.Length + 1];
+                others.CopyTo(grown, 0);
+                grown[^1] = scheduler;
+            }
+
+            // Merge before publishing: a concurrent use by the same scheduler that finds it in the array returns at
+            // once, and must find the groups merged already.
+            Scheduler.JoinDeadlockGroups(first, scheduler);
+
+            // Lost only to another party's append: reread and retry, so that no party is ever dropped.
+            if (ReferenceEquals(Interlocked.CompareExchange(ref _others, grown, others), others))
+            {
+                return;
+            }
+        }
+    }
+}
