@@ -715,6 +715,16 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void MarkUsedByTasklet(Scheduler scheduler)
     {
+        // The steady state writes nothing: the first party again, inside Run() or already reachable from outside.
+        if (!_parties.IsFirst(scheduler) || (!_external && !scheduler.IsTrackedForDeadlock))
+        {
+            MarkUsedByTaskletSlow(scheduler);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void MarkUsedByTaskletSlow(Scheduler scheduler)
+    {
         if (!_external && !scheduler.IsTrackedForDeadlock)
         {
             _external = true;

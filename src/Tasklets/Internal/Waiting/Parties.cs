@@ -35,6 +35,13 @@ internal struct Parties
         }
     }
 
+    /// <summary>
+    /// True if <paramref name="scheduler"/> is the first party. A plain read: true can only come from a write of this
+    /// very scheduler; a stale false only sends the caller to <see cref="Record"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly bool IsFirst(Scheduler scheduler) => ReferenceEquals(_first, scheduler);
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void RecordSlow(Scheduler scheduler)
     {
