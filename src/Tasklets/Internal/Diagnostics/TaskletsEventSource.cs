@@ -49,7 +49,13 @@ internal sealed class TaskletsEventSource : EventSource
     /// <summary>The one instance; created when the first scheduler enters a Run method, so that sessions can find it.</summary>
     public static readonly TaskletsEventSource Log = new();
 
+    // Self-describing (TraceLogging) format: with the manifest format, events of payload shapes that WriteEvent has no
+    // typed overload for go through a path that checks the session's keywords against the descriptor's reserved
+    // session bits, so EventPipe drops them for a session that names keywords 0 (the usual "Tasklets:0:4" of
+    // dotnet-trace); self-describing events reach it whatever the keywords (checked with dotnet-trace 10 on .NET 10,
+    // and by EventPipeSessionTests).
     private TaskletsEventSource()
+        : base(EventSourceSettings.EtwSelfDescribingEventFormat)
     {
     }
 
