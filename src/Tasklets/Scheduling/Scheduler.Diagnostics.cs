@@ -82,6 +82,8 @@ public sealed partial class Scheduler
         return text.ToString();
     }
 
+    // Lock-free reads of owner-maintained state from any thread: each is one aligned reference or int read (never torn);
+    // together they may mix two moments of the owner (a header a step old), which a snapshot allows.
     private void AppendHeader(StringBuilder text)
     {
         text.Append("scheduler ").Append(Id.ToString(CultureInfo.InvariantCulture));
@@ -104,6 +106,11 @@ public sealed partial class Scheduler
     }
 
     /// <summary>The tag value of this scheduler's metrics (its boxed <see cref="Id"/>), once it has entered a Run method.</summary>
+    /// <remarks>
+    /// Read without a lock: a metric callback reaches the scheduler through <see cref="Running"/>, whose lock was taken
+    /// after <c>_idTag</c> was written under it, and the owner reads its own write; a reader that still sees null (a
+    /// shutdown run that never registered) boxes the id, which is the same value.
+    /// </remarks>
     internal object MetricTagValue => _idTag ?? Id;
 
     /// <summary>
@@ -111,6 +118,11 @@ public sealed partial class Scheduler
     /// snapshot of owner-maintained counts (a posted continuation or an invocation counts as a ready entry, so the
     /// figure is a lower bound while they are queued).
     /// </summary>
+    /// <remarks>
+    /// Lock-free from another thread: the alive count, the run queue's count, the inbox count and the running tasklet
+    /// are each one aligned read that cannot tear; read at slightly different moments they may not add up, so the
+    /// difference is clamped at zero. Exact on the owner thread.
+    /// </remarks>
     internal int BlockedCountEstimate => Math.Max(0, _aliveCount - RunnableCount - (_running is null ? 0 : 1));
 
     /// <summary>At the entry of a Run method (any mode): registers it for Running/DumpAll (not a Dispose's shutdown run) and samples the step histogram's switch.</summary>
@@ -122,7 +134,10 @@ public sealed partial class Scheduler
             return;
         }
 
-        _ = TaskletsEventSource.Log; // the source exists while a scheduler runs, so that a trace session can reach it
+        // The source exists while a scheduler runs, so that a trace session can reach it. Touched before taking
+        // s_running, never under it: creating the source takes EventSource's own lock and may run a session's DumpAll
+        // command, which takes s_running (the reverse order would deadlock with a command on another thread).
+        _ = TaskletsEventSource.Log;
         lock (s_running)
         {
             _idTag ??= Id;
