@@ -89,19 +89,24 @@ public class SuspendedMethodTests
     }
 
     [Fact]
-    public void Dump_ForeignAwaitAndRunnableTasklets_NameNoMethod()
+    public void Dump_ForeignAwaitAndRunnableTasklets_NameNoMethod_WhileALibraryWaitDoes()
     {
         using var s = new Scheduler();
         var io = new TaskCompletionSource();
+        var jobs = new Channel<int>();
         s.Go(async () => await io.Task, "foreign");
-        s.RunOnce();
-        s.Go(() => Task.CompletedTask, "fresh");
+        s.Go(() => Worker(jobs), "library");
+        s.Go(async () => await Tasklet.Yield(), "yielder");
+        s.RunOnce(); // one pass: the yielder is queued again, runnable
 
-        string dump = s.Dump();
-        Assert.Contains("'foreign' Blocked: a foreign awaitable", dump);
-        Assert.DoesNotContain("; in", dump);
+        string[] lines = s.Dump().Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        string foreign = Assert.Single(lines, l => l.Contains("'foreign'", StringComparison.Ordinal));
+        Assert.Contains("Blocked: a foreign awaitable", foreign);
+        Assert.DoesNotContain("; in", foreign); // its continuation is held by the foreign awaitable: nothing to name
+        Assert.EndsWith("'yielder' Runnable", Assert.Single(lines, l => l.Contains("'yielder'", StringComparison.Ordinal)));
+        Assert.EndsWith("; in SuspendedMethodTests.Worker", Assert.Single(lines, l => l.Contains("'library'", StringComparison.Ordinal)));
         io.SetResult();
-        s.RunUntilIdle();
+        s.RunOnce();
     }
 
     [Fact]
