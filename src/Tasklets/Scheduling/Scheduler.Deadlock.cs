@@ -343,6 +343,7 @@ public sealed partial class Scheduler
         }
 
         TaskletsMetrics.Deadlock();
+        TaskletsEventSource.Log.Deadlock(this, exception.Message);
         if (!_options.KillOnDeadlock)
         {
             throw WithUnobservedFailures(exception);

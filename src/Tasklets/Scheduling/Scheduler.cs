@@ -319,6 +319,7 @@ public sealed partial class Scheduler : IDisposable
     private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
     {
         Enter(mode);
+        EnterDiagnostics(mode); // Running/DumpAll; the step histogram's switch
         _loopContext = ExecutionContext.Capture(); // the Run caller's: posted steps give it back (see Step)
         UpdateCoarseClock(); // waits begun in the first steps are stamped with now, not 0 (Dump: "for N ms")
         SynchronizationContext? savedContext = SynchronizationContext.Current;
@@ -336,6 +337,7 @@ public sealed partial class Scheduler : IDisposable
             _running = null;
             SynchronizationContext.SetSynchronizationContext(savedContext);
             t_running = savedRunning;
+            ExitDiagnostics(mode);
             Exit(mode);
         }
     }
@@ -390,7 +392,15 @@ public sealed partial class Scheduler : IDisposable
 
             if (_runQueue.Count > 0)
             {
-                Step(NextEntry());
+                // One owner-thread bool per step: the clock is read only while tasklets.step.duration is listened to.
+                if (_recordStepDurations)
+                {
+                    StepRecorded(NextEntry());
+                }
+                else
+                {
+                    Step(NextEntry());
+                }
 
                 // At every switch: a due timer fires before the next pick (the inbox is taken in at the top of the
                 // loop). One clock read per step, and only while a live timer is pending.
@@ -769,6 +779,7 @@ public sealed partial class Scheduler : IDisposable
     // death before it started). Its own failure goes to Run().
     private void NotifyUnobservedFailure(Tasklet tasklet, Exception exception)
     {
+        TaskletsEventSource.Log.UnobservedFailure(this, tasklet, exception); // with or without a callback
         if (_options.OnUnobservedFailure is not { } callback)
         {
             return;
@@ -1033,6 +1044,7 @@ public sealed partial class Scheduler : IDisposable
     private void FlushMetrics()
     {
         TaskletsMetrics.Flush(_stepCount - _flushedSteps, _channelOperations);
+        _recordStepDurations = TaskletsMetrics.StepDurationEnabled;
         _flushedSteps = _stepCount;
         _channelOperations = 0;
     }

@@ -72,6 +72,20 @@ internal sealed class ExternalWaiter : Waiter
     /// <inheritdoc/>
     public override bool IsAwaited => ReferenceEquals(Volatile.Read(ref _continuation), AsyncMethodContinuation.Delegate);
 
+    /// <summary>
+    /// What awaits the current wait, for Dump: the async method's state machine box, or the target of another
+    /// continuation; null if nothing is stored. Never locks (the fields are written under the monitor): a best-effort
+    /// read of two references that may belong to neighbouring waits, never a torn value.
+    /// </summary>
+    internal object? AwaiterForDebugger
+    {
+        get
+        {
+            Action<object?>? continuation = Volatile.Read(ref _continuation);
+            return ReferenceEquals(continuation, AsyncMethodContinuation.Delegate) ? _continuationState : continuation?.Target;
+        }
+    }
+
     /// <summary>Null: the wake-up goes through the captured context even when a tasklet parked here.</summary>
     public override Tasklet? Owner => null;
 

@@ -38,6 +38,25 @@ internal sealed class TaskletWaiter : Waiter
 
     public override void Wake(bool front) => _tasklet.Scheduler.MakeReady(_tasklet, front);
 
+    /// <summary>
+    /// What awaits the current wait, for Dump: the async method's state machine box, or the target of another
+    /// continuation; null if nothing is stored. Never locks: from another thread a best-effort read of one reference
+    /// (it may be the box of a wait that has just ended, never a torn value).
+    /// </summary>
+    internal object? AwaiterForDebugger
+    {
+        get
+        {
+            if (ColdOrNull?.OtherContinuation is { } other)
+            {
+                return other.Target;
+            }
+
+            object? state = _continuationState;
+            return ReferenceEquals(state, s_nullState) ? null : state;
+        }
+    }
+
     /// <summary><see cref="Waiter.WakeFrom"/> for a tasklet: a waker on the same scheduler queues it without a thread check.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void WakeOwnerFrom(Tasklet? current, bool front)
