@@ -172,7 +172,7 @@ public partial class Tasklet
     internal void ReleaseFailureHold()
     {
         if (Interlocked.Decrement(ref Cold.FailureHolds) == 0
-            && Exception is { } failure and not TaskletExitException
+            && Exception is not null and not TaskletExitException
             && !Volatile.Read(ref _observed)
             && !_scheduler.IsOwnerThread)
         {
