@@ -146,6 +146,43 @@ public partial class Tasklet
         return observed;
     }
 
+    // ---------------------------------------------------------------- holds on the report of a failure (issue 15)
+
+    /// <summary>
+    /// True while a party that will rethrow this tasklet's failure is still to do so: a WhenAll in progress over it, or
+    /// its group, which recorded the failure, while it may still be waited. The scheduler does not report such a
+    /// failure as unobserved meanwhile. Scheduler thread of this tasklet.
+    /// </summary>
+    /// <remarks>
+    /// The holds are read before <see cref="_observed"/> (see Scheduler.ReportDeferredFailures): a WhenAll marks the
+    /// failure observed before it releases its hold (an interlocked operation, a full fence), and a group's wait joins
+    /// every child before it closes the group, so a read that finds no hold then finds the observation.
+    /// </remarks>
+    internal bool IsFailureHeld
+        => _cold is { } cold && (Volatile.Read(ref cold.FailureHolds) > 0 || cold.FailureGroup?.HoldsChildFailures == true);
+
+    /// <summary>A WhenAll begins over this tasklet: it will rethrow the failure. Any thread.</summary>
+    internal void HoldFailure() => Interlocked.Increment(ref Cold.FailureHolds);
+
+    /// <summary>
+    /// A WhenAll over this tasklet ended. If it was the last hold and the failure is still unobserved (the WhenAll was
+    /// interrupted before it looked), the scheduler reports it at its next report point; from another thread this
+    /// wakes the scheduler, which may be idle, to get there. Any thread.
+    /// </summary>
+    internal void ReleaseFailureHold()
+    {
+        if (Interlocked.Decrement(ref Cold.FailureHolds) == 0
+            && Exception is not null and not TaskletExitException
+            && !Volatile.Read(ref _observed)
+            && !_scheduler.IsOwnerThread)
+        {
+            _scheduler.Signal();
+        }
+    }
+
+    /// <summary>The failure of this tasklet, a child of <paramref name="group"/>, is the group's to throw. The child's own step.</summary>
+    internal void HoldFailureFor(TaskletGroup group) => Cold.FailureGroup = group;
+
     /// <summary>Waits until a kill or throw before the start has recorded the end and woken the joiners (a few stores away).</summary>
     internal void WaitUntilDead()
     {

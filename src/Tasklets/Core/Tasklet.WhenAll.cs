@@ -23,7 +23,9 @@ public partial class Tasklet
     /// A library wait (it joins the tasklets in turn): deadlock detection sees it and <see cref="Scheduler.Dump"/>
     /// names the tasklet it waits for; a kill, a timeout scope or <see cref="Tasklet.Throw"/> of the caller ends the
     /// wait (the tasklets go on). Every failure it rethrows counts as observed, so <see cref="Scheduler.Run()"/> does
-    /// not report it again. Costs nothing when all are dead already; otherwise one allocation (the async state).
+    /// not report it again, and none is reported as unobserved while the wait is in progress (it will rethrow it).
+    /// Costs nothing when all are dead already; otherwise one allocation (the async state) and, per tasklet, two
+    /// interlocked operations (the hold on its failure's report).
     /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="tasklets"/> is null.</exception>
     /// <exception cref="ArgumentException">An element is null.</exception>
@@ -67,26 +69,45 @@ public partial class Tasklet
     // Joins the tasklets from the first alive one on; a tasklet that dies meanwhile is skipped at once (its join
     // completes synchronously). A join's exception that is the tasklet's own outcome is collected at the end; any
     // other is the caller's (kill, timeout, throw, cancellation) and ends the wait.
+    // While it waits, it holds the report of every failure it will rethrow (issue 15): a tasklet that fails while the
+    // wait is on a slower one is not reported as unobserved by its scheduler meanwhile. A wait ended by the caller's
+    // interrupt releases the holds without observing, and the failures are reported then.
     private static async ValueTask WhenAllCore(Tasklet[] tasklets, int firstAlive, CancellationToken cancellationToken)
     {
-        for (int i = firstAlive; i < tasklets.Length; i++)
+        foreach (Tasklet tasklet in tasklets)
         {
-            Tasklet tasklet = tasklets[i];
-            try
-            {
-                await tasklet.JoinAsync(cancellationToken);
-            }
-            catch (Exception e) when (ReferenceEquals(e, tasklet.Exception))
-            {
-                // The tasklet's failure or kill: the join rethrows the very object it died with, and Exception is null
-                // while it is alive, so an interrupt of the caller (always a new object) never matches. Reported
-                // below, once every tasklet is dead, as Task.WhenAll does.
-            }
+            tasklet.HoldFailure();
         }
 
-        if (WhenAllFailure(tasklets) is { } failure)
+        try
         {
-            ExceptionDispatchInfo.Throw(failure);
+            for (int i = firstAlive; i < tasklets.Length; i++)
+            {
+                Tasklet tasklet = tasklets[i];
+                try
+                {
+                    await tasklet.JoinAsync(cancellationToken);
+                }
+                catch (Exception e) when (ReferenceEquals(e, tasklet.Exception))
+                {
+                    // The tasklet's failure or kill: the join rethrows the very object it died with, and Exception is
+                    // null while it is alive, so an interrupt of the caller (always a new object) never matches.
+                    // Reported below, once every tasklet is dead, as Task.WhenAll does.
+                }
+            }
+
+            if (WhenAllFailure(tasklets) is { } failure)
+            {
+                ExceptionDispatchInfo.Throw(failure);
+            }
+        }
+        finally
+        {
+            // After WhenAllFailure marked the failures observed: a scheduler that sees a hold gone sees that too.
+            foreach (Tasklet tasklet in tasklets)
+            {
+                tasklet.ReleaseFailureHold();
+            }
         }
     }
 

@@ -34,6 +34,13 @@ public sealed class TimeoutScope : IDisposable
 
     internal bool IsDisposed { get; private set; }
 
+    /// <summary>
+    /// True while the scope's timer could still expire it: not disposed, and its tasklet alive. A scope never
+    /// disposed (no <c>using</c>) dies with its tasklet. Read by the scheduler thread (the timer heap's owner): the
+    /// tasklet disposes on that thread, and a dead tasklet stays dead, so a false read stays false.
+    /// </summary>
+    internal bool CanExpire => !IsDisposed && _tasklet.IsAlive;
+
     /// <summary>Removes the deadline. A timeout that already fired is not undone for operations that already threw.</summary>
     public void Dispose()
     {
@@ -60,16 +67,17 @@ public sealed class TimeoutScope : IDisposable
         _tasklet.RefreshTimeoutFlag();
     }
 
-    /// <summary>The scheduler's timer fired. Scheduler thread only.</summary>
-    internal void Expire()
+    /// <summary>The scheduler's timer fired. Scheduler thread only. Returns false if it could expire nothing.</summary>
+    internal bool Expire()
     {
-        if (IsDisposed || !_tasklet.IsAlive)
+        if (!CanExpire)
         {
-            return;
+            return false;
         }
 
         IsExpired = true;
         _tasklet.ApplyTimeout();
+        return true;
     }
 
     internal TaskletTimeoutException CreateException()

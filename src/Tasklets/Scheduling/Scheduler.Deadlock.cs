@@ -115,9 +115,9 @@ public sealed partial class Scheduler
             return;
         }
 
-        if (_timers.Count > 0 || _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0 || AnyExternalWaitInThisWorld())
+        if (HasLiveTimers || _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0 || AnyExternalWaitInThisWorld())
         {
-            WaitForWork(_timers.Count > 0 ? _timers.Peek().Due : long.MaxValue, long.MaxValue);
+            WaitForWork(NextLiveTimerDue, long.MaxValue);
             return;
         }
 

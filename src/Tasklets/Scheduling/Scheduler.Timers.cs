@@ -48,6 +48,12 @@ public sealed partial class Scheduler
         return _timers.Count > 0 && now >= _timers.Peek().Due;
     }
 
+    /// <summary>
+    /// Pops the entries at the top of the heap that can no longer fire anything, so that the top, if any, is live.
+    /// Owner thread (the heap is its state). Dropping on a dead read is safe because liveness is monotone
+    /// (<see cref="TimerEntry.IsLive"/>); each entry is popped at most once, so the cost is paid by the timers that
+    /// died, O(log n) each.
+    /// </summary>
     private void DropStaleTimers()
     {
         while (_timers.Count > 0 && !_timers.Peek().IsLive)
@@ -55,6 +61,27 @@ public sealed partial class Scheduler
             _timers.Pop();
         }
     }
+
+    /// <summary>
+    /// True when a timer that can still end a wait, expire a scope or fire a virtual-clock timer is pending: for the
+    /// idle loop, which must not take a dead timer (a select satisfied at once, a scope left early or dead with its
+    /// tasklet, a sleep ended by a kill) for a party that may still wake a tasklet (issue 15: a true deadlock waited
+    /// for it). Drops the dead entries at the top. Owner thread.
+    /// </summary>
+    internal bool HasLiveTimers
+    {
+        get
+        {
+            DropStaleTimers();
+            return _timers.Count > 0;
+        }
+    }
+
+    /// <summary>
+    /// When the next live timer is due (in <see cref="Time"/> units), or <see cref="long.MaxValue"/> if none is: what
+    /// the idle loop sleeps until. Drops the dead entries at the top, so a dead timer never wakes it. Owner thread.
+    /// </summary>
+    internal long NextLiveTimerDue => HasLiveTimers ? _timers.Peek().Due : long.MaxValue;
 
     /// <summary>Wake-ups from outside (the inbox) are waiting. Any thread may have posted them; read by the owner.</summary>
     internal bool HasPostedWakeups => _inboxCount != 0;
@@ -192,8 +219,7 @@ public sealed partial class Scheduler
             }
             else if (entry.Scope is { } scope)
             {
-                scope.Expire();
-                any = true;
+                any |= scope.Expire(); // false when it was left or its tasklet died meanwhile
             }
             else if (entry.Waiter!.TryEnd(entry.Generation, entry.FiredIndex, null, front: false))
             {

@@ -52,7 +52,10 @@ public sealed partial class Scheduler : IDisposable
     private long _coarseNow;
     private Tasklet? _running;
     private SynchronizationContext? _installedContext;
-    private readonly List<Tasklet> _failed = [];
+    private readonly List<Tasklet> _failed = [];            // failures reported as unobserved, for the Run method to throw
+    private readonly List<DeferredFailure> _deferredFailures = []; // failures nobody observed yet, not reported yet
+    private long _pass;          // the pass in progress (see ReportDeferredFailures)
+    private int _passStepsLeft;  // steps left in it: as many as entries were ready when it began
     private readonly List<Exception> _callbackFailures = [];
     private DeadlockException? _pendingDeadlock;
     private int _aliveAtDeadlockKill;        // alive tasklets when a deadlock's tasklets were last killed
@@ -201,7 +204,7 @@ public sealed partial class Scheduler : IDisposable
     public void Run()
     {
         RunCore(RunMode.UntilDone, null, 0);
-        ThrowUnobservedFailures();
+        ThrowUnobservedFailures(final: true);
     }
 
     /// <summary>
@@ -211,6 +214,14 @@ public sealed partial class Scheduler : IDisposable
     /// </summary>
     /// <param name="budget">Real time to spend at most; nothing interrupts code between two awaits.</param>
     /// <returns>True if tasklets are still alive (call again next frame).</returns>
+    /// <remarks>
+    /// A failure nobody observed (joined) is reported, here and to <see cref="SchedulerOptions.OnUnobservedFailure"/>,
+    /// once: at the end of the pass after the one the tasklet died in (a pass is as many steps as tasklets were ready
+    /// when it began, as <see cref="RunOnce"/> runs it; passes go on across calls), or as soon as nothing is ready,
+    /// whichever comes first, if nobody observed it by then. A tasklet that joins it in the next pass observes it, and
+    /// it is not reported. A <see cref="TaskletGroup"/> that will throw it, or a <see cref="Tasklet.WhenAll(Tasklet[])"/>
+    /// in progress over the tasklet, holds the report until it ends. The call that reaches that point throws it.
+    /// </remarks>
     /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures.</exception>
     public bool RunFor(TimeSpan budget)
     {
@@ -221,7 +232,7 @@ public sealed partial class Scheduler : IDisposable
 
         long ticks = budget >= TimeSpan.FromDays(1) ? long.MaxValue / 4 : (long)(budget.TotalSeconds * Stopwatch.Frequency);
         bool alive = RunCore(RunMode.Budget, null, ticks);
-        ThrowUnobservedFailures();
+        ThrowUnobservedFailures(final: false);
         return alive;
     }
 
@@ -230,11 +241,18 @@ public sealed partial class Scheduler : IDisposable
     /// of the pass (not the ones they make ready). For host loops and tests.
     /// </summary>
     /// <returns>True if tasklets are ready to run now (another pass would do work).</returns>
+    /// <remarks>
+    /// A failure nobody observed (joined) is reported, here and to <see cref="SchedulerOptions.OnUnobservedFailure"/>,
+    /// once: by the call whose pass is the one after the pass the tasklet died in, or by the call whose pass ends with
+    /// nothing ready, whichever comes first, if nobody observed it by then. A tasklet that joins it in the next pass
+    /// observes it, and it is not reported. A <see cref="TaskletGroup"/> that will throw it, or a
+    /// <see cref="Tasklet.WhenAll(Tasklet[])"/> in progress over the tasklet, holds the report until it ends.
+    /// </remarks>
     /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures.</exception>
     public bool RunOnce()
     {
         bool more = RunCore(RunMode.Once, null, 0);
-        ThrowUnobservedFailures();
+        ThrowUnobservedFailures(final: false);
         return more;
     }
 
@@ -253,7 +271,7 @@ public sealed partial class Scheduler : IDisposable
         Tasklet tasklet = scheduler.Go(main, "main");
         scheduler.RunMain(tasklet);
         tasklet.JoinAsync().GetAwaiter().GetResult();
-        scheduler.ThrowUnobservedFailures();
+        scheduler.ThrowUnobservedFailures(final: true);
     }
 
     /// <summary>Runs <paramref name="main"/> as a tasklet on a new scheduler and returns its result; see <see cref="Run(Func{Task}, SchedulerOptions?)"/>.</summary>
@@ -268,14 +286,16 @@ public sealed partial class Scheduler : IDisposable
         Tasklet<T> tasklet = scheduler.Go(main, "main");
         scheduler.RunMain(tasklet);
         T result = tasklet.Result;
-        scheduler.ThrowUnobservedFailures();
+        scheduler.ThrowUnobservedFailures(final: true);
         return result;
     }
 
+    // Run(main) rethrows main's failure as it is: main is observed from the start, so its failure is never also
+    // reported as unobserved (OnUnobservedFailure, or inside a DeadlockException).
     private void RunMain(Tasklet main)
     {
-        RunCore(RunMode.UntilDone, main, 0);
         main._observed = true;
+        RunCore(RunMode.UntilDone, main, 0);
     }
 
     /// <summary>
@@ -352,13 +372,12 @@ public sealed partial class Scheduler : IDisposable
             BudgetDeadline = budgetEnd;
         }
 
-        int passLeft = -1;
         if (mode == RunMode.Once)
         {
             DrainInbox();
             UpdateCoarseClock();
             FireDueTimers();
-            passLeft = _runQueue.Count;
+            BeginPass();
         }
         else if (mode == RunMode.Shutdown)
         {
@@ -382,16 +401,28 @@ public sealed partial class Scheduler : IDisposable
                 KillAll();
             }
 
-            if (mode == RunMode.Once)
+            if (mode == RunMode.Once && (_passStepsLeft <= 0 || _runQueue.Count == 0))
             {
-                if (passLeft-- <= 0 || _runQueue.Count == 0)
+                // The pass is over: a report point for the failures nobody observed (idle if nothing is ready now).
+                if (_deferredFailures.Count != 0)
                 {
-                    return _runQueue.Count > 0 || _inboxCount > 0;
+                    ReportDeferredFailures(idle: _runQueue.Count == 0 && _inboxCount == 0, final: false);
                 }
+
+                return _runQueue.Count > 0 || _inboxCount > 0;
             }
 
             if (_runQueue.Count > 0)
             {
+                // Passes in the other modes too, counted as RunOnce counts them: one decrement per step, and at a
+                // pass's end a report point when failures wait for one (RunOnce returned above instead).
+                if (_passStepsLeft <= 0)
+                {
+                    EndPass();
+                }
+
+                _passStepsLeft--;
+
                 // One owner-thread bool per step: the clock is read only while tasklets.step.duration is listened to.
                 if (_recordStepDurations)
                 {
@@ -429,6 +460,18 @@ public sealed partial class Scheduler : IDisposable
             if (FireDueTimers())
             {
                 continue;
+            }
+
+            // Nothing is ready: every tasklet that could join a failure has run as far as it can. A report point; the
+            // pass is over too.
+            _passStepsLeft = 0;
+            if (_deferredFailures.Count != 0)
+            {
+                ReportDeferredFailures(idle: true, final: false);
+                if (_runQueue.Count > 0 || _inboxCount != 0)
+                {
+                    continue; // the callback made work
+                }
             }
 
             // Run() also waits, with nothing alive, while a KeepAlive hold says more work will be posted.
@@ -544,10 +587,9 @@ public sealed partial class Scheduler : IDisposable
     {
         tasklet.WaitUntilDead();
         RemoveAlive(tasklet);
-        if (tasklet.Exception is { } exception and not TaskletExitException && !tasklet._observed)
+        if (tasklet.Exception is not null and not TaskletExitException && !Volatile.Read(ref tasklet._observed))
         {
-            _failed.Add(tasklet);
-            NotifyUnobservedFailure(tasklet, exception);
+            DeferFailure(tasklet);
         }
     }
 
@@ -768,15 +810,91 @@ public sealed partial class Scheduler : IDisposable
 
         RemoveAlive(tasklet);
         bool observed = tasklet.Finish(exception);
-        if (exception is not null and not TaskletExitException && !observed)
+        if (exception is not null and not TaskletExitException && !observed && !Volatile.Read(ref tasklet._observed))
         {
-            _failed.Add(tasklet);
-            NotifyUnobservedFailure(tasklet, exception);
+            DeferFailure(tasklet);
         }
     }
 
-    // SchedulerOptions.OnUnobservedFailure, on the scheduler thread right after the failed tasklet's last step (or its
-    // death before it started). Its own failure goes to Run().
+    // ---------------------------------------------------------------- failures nobody observed (issue 15)
+    // The rule (docs/semantics.md, "Failures nobody observed"): a failure nobody has observed is reported, once, at
+    // the first report point after it is due: due at the end of the pass after the one the tasklet died in, or at
+    // once when nothing is ready (idle); not while a party that will rethrow it holds it (Tasklet.IsFailureHeld).
+    // Report points: the end of each pass (RunOnce's end, or the step that begins the next pass in Run and RunFor),
+    // and idle. When a Run method ends for good (Run(), Run(main), a deadlock thrown) every failure still unobserved
+    // is reported, held or not: nothing will run to observe it. Reported means: OnUnobservedFailure is called, and it
+    // joins _failed, which the Run method in progress throws as it returns (RunOnce and RunFor throw what their call
+    // reported; Run() at its end). Owner thread: the lists and the pass counters are the scheduler thread's.
+
+    /// <summary>A failure nobody has observed yet, and the pass its tasklet died in.</summary>
+    private readonly record struct DeferredFailure(Tasklet Tasklet, long Pass);
+
+    /// <summary>Keeps a failure nobody observed at its death until its report point. Owner thread.</summary>
+    private void DeferFailure(Tasklet tasklet) => _deferredFailures.Add(new DeferredFailure(tasklet, _pass));
+
+    /// <summary>A pass begins: as many steps as entries are ready now. Owner thread.</summary>
+    private void BeginPass()
+    {
+        _pass++;
+        _passStepsLeft = _runQueue.Count;
+    }
+
+    /// <summary>The pass in progress has run its steps: a report point, then the next pass begins. Owner thread.</summary>
+    private void EndPass()
+    {
+        if (_deferredFailures.Count != 0)
+        {
+            ReportDeferredFailures(idle: false, final: false);
+        }
+
+        BeginPass();
+    }
+
+    /// <summary>
+    /// A report point (at the end of pass <see cref="_pass"/>, or <paramref name="idle"/>, or <paramref name="final"/>):
+    /// drops the deferred failures someone observed, reports the due ones, keeps the rest. Owner thread.
+    /// </summary>
+    private void ReportDeferredFailures(bool idle, bool final)
+    {
+        int firstReported = _failed.Count;
+        int kept = 0;
+        for (int i = 0; i < _deferredFailures.Count; i++)
+        {
+            DeferredFailure deferred = _deferredFailures[i];
+            Tasklet tasklet = deferred.Tasklet;
+
+            // The hold first, then the observation: a holder observes before it lets go (Tasklet.IsFailureHeld), so a
+            // read that finds no hold finds its observation. A join on another thread that observes right after the
+            // read below is an observation after the report (the rule allows it: the join still rethrows).
+            if (!final && tasklet.IsFailureHeld)
+            {
+                _deferredFailures[kept++] = deferred;
+            }
+            else if (Volatile.Read(ref tasklet._observed))
+            {
+                // Observed: nothing to report, ever.
+            }
+            else if (!final && !idle && deferred.Pass >= _pass)
+            {
+                _deferredFailures[kept++] = deferred; // died in this pass: due at the end of the next one
+            }
+            else
+            {
+                _failed.Add(tasklet);
+            }
+        }
+
+        _deferredFailures.RemoveRange(kept, _deferredFailures.Count - kept);
+
+        // The callbacks last, over what this point reported: user code, which must not see the list half compacted.
+        for (int i = firstReported; i < _failed.Count; i++)
+        {
+            NotifyUnobservedFailure(_failed[i], _failed[i].Exception!);
+        }
+    }
+
+    // SchedulerOptions.OnUnobservedFailure, on the scheduler thread at the report point of a failure nobody observed
+    // (see above). Its own failure goes to the Run method, reported with the failures.
     private void NotifyUnobservedFailure(Tasklet tasklet, Exception exception)
     {
         TaskletsEventSource.Log.UnobservedFailure(this, tasklet, exception); // with or without a callback
@@ -811,7 +929,7 @@ public sealed partial class Scheduler : IDisposable
     /// </summary>
     private DeadlockException WithUnobservedFailures(DeadlockException deadlock)
     {
-        List<Exception> failures = TakeUnobservedFailures();
+        List<Exception> failures = TakeUnobservedFailures(final: true);
         if (failures.Count == 0)
         {
             return deadlock;
@@ -827,9 +945,13 @@ public sealed partial class Scheduler : IDisposable
         return new DeadlockException(message.ToString(), [.. deadlock.Blocked], new AggregateException(failures));
     }
 
-    private void ThrowUnobservedFailures()
+    /// <summary>
+    /// Throws the failures reported as unobserved (and the callbacks' failures); <paramref name="final"/> when the Run
+    /// method ended for good, which reports every failure still unobserved first.
+    /// </summary>
+    private void ThrowUnobservedFailures(bool final)
     {
-        List<Exception> failures = TakeUnobservedFailures();
+        List<Exception> failures = TakeUnobservedFailures(final);
         if (failures.Count > 0)
         {
             throw new AggregateException(
@@ -838,8 +960,13 @@ public sealed partial class Scheduler : IDisposable
         }
     }
 
-    private List<Exception> TakeUnobservedFailures()
+    private List<Exception> TakeUnobservedFailures(bool final)
     {
+        if (final && _deferredFailures.Count != 0)
+        {
+            ReportDeferredFailures(idle: true, final: true);
+        }
+
         if (_failed.Count == 0 && _callbackFailures.Count == 0)
         {
             return [];
@@ -849,7 +976,8 @@ public sealed partial class Scheduler : IDisposable
         _callbackFailures.Clear();
         foreach (Tasklet tasklet in _failed)
         {
-            if (!tasklet._observed && tasklet.Exception is { } exception)
+            // Reported, and still unobserved now: a join since the report point has handled it, so it is not thrown.
+            if (!Volatile.Read(ref tasklet._observed) && tasklet.Exception is { } exception)
             {
                 failures.Add(exception);
             }

@@ -25,10 +25,13 @@ public sealed record SchedulerOptions
     public TimeSpan TimeSlice { get; init; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>
-    /// Called on the scheduler's thread, right after the step in which a tasklet died failed while nobody joined it,
-    /// so that a long-running service hears of the failure when it happens instead of when
-    /// <see cref="Scheduler.Run()"/> returns. A notification: <c>Run()</c> still reports the failure unless a join observes it later. An exception
-    /// the callback throws is reported by <c>Run()</c> too. Kills are not failures.
+    /// Called on the scheduler's thread, once, for a tasklet that died failed while nobody joined it and that nobody
+    /// observed since: at the end of the pass after the one it died in, or as soon as nothing is ready, whichever comes
+    /// first (a join in the next pass observes it, and it is not reported; a <see cref="TaskletGroup"/> or a
+    /// <see cref="Tasklet.WhenAll(Tasklet[])"/> that will rethrow it holds the report until it ends). So a
+    /// long-running service hears of the failure while it runs instead of when <see cref="Scheduler.Run()"/> returns.
+    /// A notification: the Run method still reports the failure unless a join observes it later. An exception the
+    /// callback throws is reported by the Run method too. Kills are not failures. See docs/semantics.md.
     /// </summary>
     public Action<Tasklet, Exception>? OnUnobservedFailure { get; init; }
 }

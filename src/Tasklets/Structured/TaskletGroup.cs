@@ -17,7 +17,9 @@ namespace Tasklets;
 /// <see cref="Tasklet.Throw"/> or the cancellation token of the waiting party ends its wait only after the group has
 /// killed every child and waited for them to die; the wait then rethrows that exception, unless children failed,
 /// whose failures it throws instead (so none is lost). Failures the group throws count as observed:
-/// <see cref="Scheduler.Run()"/> does not report them again; a group that is never waited leaves them to Run.</para>
+/// <see cref="Scheduler.Run()"/> does not report them again, and no scheduler reports them as unobserved while the
+/// group may still throw them; a group that is never waited hands them back when the tasklet that created it ends,
+/// and they are reported as unobserved then.</para>
 /// <para><b>What it does not see</b>: an exception leaving the <c>await using</c> block does not cancel the
 /// children (C# does not tell DisposeAsync); catch it and call <see cref="Cancel"/> if the children should stop.</para>
 /// <para><b>Thread-safety</b>: every member may be used from any thread. The group's lock is held only to spawn
@@ -38,6 +40,10 @@ namespace Tasklets;
 public sealed class TaskletGroup : IAsyncDisposable
 {
     private readonly Scheduler _scheduler;
+
+    // The tasklet that created the group, which is to wait for it: while it is alive and the group open, the failures
+    // the group recorded are the group's to throw, and the scheduler does not report them as unobserved.
+    private readonly Tasklet _owner;
 
     // Guards the fields below it. Held only to read or change them: never while killing, spawning user code or waiting.
     private readonly Lock _gate = new();
@@ -73,6 +79,7 @@ public sealed class TaskletGroup : IAsyncDisposable
             "A TaskletGroup must be created inside a tasklet: its children run on the creating tasklet's scheduler, and the tasklet that "
             + "creates it waits for them. Create it in a tasklet body, e.g. inside Scheduler.Run(async () => { await using var group = new TaskletGroup(); ... }).");
         _scheduler = current.Scheduler;
+        _owner = current;
         Name = name;
     }
 
@@ -90,6 +97,15 @@ public sealed class TaskletGroup : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>
+    /// True while the failures recorded here are still the group's to throw: it is not closed (a wait that closes it
+    /// has joined, and so observed, every child) and the tasklet that created it, which waits for it, is alive. A
+    /// group never waited hands them back to the scheduler when its creator ends (issue 15). Read lock-free by the
+    /// children's scheduler thread: both facts only ever turn false, and a stale true only delays the report to the
+    /// scheduler's next report point.
+    /// </summary>
+    internal bool HoldsChildFailures => !Volatile.Read(ref _closed) && _owner.IsAlive;
 
     // For the debugger: never locks (another suspended thread may hold the gate); a count read is a best-effort snapshot.
     private string DebuggerDisplay => $"{Describe()}: {_children.Count} started, closed: {_closed}";
@@ -406,7 +422,9 @@ public sealed class TaskletGroup : IAsyncDisposable
             }
             catch (Exception e) when (IsFailure(e))
             {
-                group.RecordFailure(e, Tasklet.CurrentOrNull);
+                Tasklet? child = Tasklet.CurrentOrNull;
+                child?.HoldFailureFor(group); // the group's wait will throw it: no report as unobserved meanwhile
+                group.RecordFailure(e, child);
                 throw;
             }
         }
@@ -423,7 +441,9 @@ public sealed class TaskletGroup : IAsyncDisposable
             }
             catch (Exception e) when (IsFailure(e))
             {
-                group.RecordFailure(e, Tasklet.CurrentOrNull);
+                Tasklet? child = Tasklet.CurrentOrNull;
+                child?.HoldFailureFor(group); // the group's wait will throw it: no report as unobserved meanwhile
+                group.RecordFailure(e, child);
                 throw;
             }
         }

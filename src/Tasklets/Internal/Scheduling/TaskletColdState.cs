@@ -8,8 +8,9 @@ namespace Tasklets.Internal;
 /// Thread discipline per field: <see cref="JoinSource"/> set once by CAS (any thread); <see cref="Exception"/> written
 /// by the one party that ends the tasklet, before its life cycle reads dead; <see cref="ExternalWaits"/> under a lock
 /// on the list;
-/// <see cref="PendingThrow"/> written on the scheduler thread and taken with an exchange; the rest scheduler thread
-/// only. <see cref="Name"/> is set at construction and never changes.
+/// <see cref="PendingThrow"/> written on the scheduler thread and taken with an exchange; <see cref="FailureHolds"/>
+/// changed by interlocked operations (any thread); the rest scheduler thread only. <see cref="Name"/> is set at
+/// construction and never changes.
 /// </remarks>
 internal sealed class TaskletColdState
 {
@@ -39,4 +40,17 @@ internal sealed class TaskletColdState
 
     /// <summary>The innermost open timeout scope, or null.</summary>
     public TimeoutScope? InnermostTimeout;
+
+    /// <summary>
+    /// The <see cref="Tasklet.WhenAll(Tasklet[])"/> waits in progress over this tasklet: each will rethrow its failure,
+    /// so the scheduler holds the report of that failure as unobserved while any is (issue 15).
+    /// </summary>
+    public int FailureHolds;
+
+    /// <summary>
+    /// The group whose child this tasklet is, once its failure was recorded there: the group's wait will throw it, so
+    /// the scheduler holds its report while the group may still be waited (<see cref="TaskletGroup.HoldsChildFailures"/>).
+    /// Written by the child's own last step, on the scheduler thread that reads it.
+    /// </summary>
+    public TaskletGroup? FailureGroup;
 }

@@ -32,8 +32,14 @@ internal readonly struct TimerEntry
     /// <summary>A virtual-clock timer whose schedule <see cref="Generation"/> this entry is, or null.</summary>
     public VirtualTimer? Timer { get; }
 
-    /// <summary>False once the wait it would end is over, its scope was left, or its timer changed: firing it would do nothing.</summary>
-    public bool IsLive => Timer is not null ? Timer.IsArmedWith(Generation) : Scope is not null ? !Scope.IsDisposed : Waiter!.IsParkedWith(Generation);
+    /// <summary>
+    /// False once the wait it would end is over, its scope was left (or died with its tasklet), or its timer changed:
+    /// firing it would do nothing. Monotone: an entry read dead stays dead (a wait's generation never parks again, a
+    /// disposed scope or a dead tasklet stays so, a timer's replaced schedule never comes back), so the owner may drop
+    /// it on that read; a live read may be stale when another thread has just ended the wait, whose wake-up then
+    /// reaches the owner through its inbox.
+    /// </summary>
+    public bool IsLive => Timer is not null ? Timer.IsArmedWith(Generation) : Scope is not null ? Scope.CanExpire : Waiter!.IsParkedWith(Generation);
 
     public bool FiresBefore(in TimerEntry other) => Due < other.Due || (Due == other.Due && Sequence < other.Sequence);
 }
@@ -42,9 +48,13 @@ internal readonly struct TimerEntry
 /// A binary min-heap of <see cref="TimerEntry"/> by (due, sequence). Scheduler thread only.
 /// </summary>
 /// <remarks>
-/// Entries are not removed when their wait ends early (a partner won a select before its timeout); they are
-/// skipped when they fire, and <see cref="Compact"/> drops them in bulk once the heap has doubled since the last
-/// compaction, so a hot loop of selects with timeouts does not grow the heap without bound.
+/// Entries are not removed when their wait ends early (a partner won a select before its timeout, a kill ended a
+/// sleep, a scope was left): the party that ends a wait may be on another thread, and the heap is the scheduler
+/// thread's, so ending a wait stays a claim on the waiter and never touches the heap. Dead entries are skipped when
+/// they fire, dropped from the top by the scheduler before it asks for the next due timer (so the idle loop neither
+/// waits for one nor takes one for a party that may still wake a tasklet), and <see cref="Compact"/> drops them in
+/// bulk once the heap has doubled since the last compaction, so a hot loop of selects with timeouts does not grow
+/// the heap without bound.
 /// </remarks>
 internal struct TimerHeap
 {
