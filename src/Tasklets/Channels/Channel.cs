@@ -695,8 +695,13 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         if (current is not null)
         {
             // The maker holds it first: its scheduler is a party (and made outside Run(), it is an outside party).
-            _external = !current.Scheduler.IsTrackedForDeadlock;
-            _parties.Record(current.Scheduler);
+            Scheduler scheduler = current.Scheduler;
+            _external = !scheduler.IsTrackedForDeadlock;
+            _parties.Record(scheduler);
+            if (_external)
+            {
+                Scheduler.OpenDeadlockGroup(scheduler);
+            }
         }
     }
 
@@ -704,7 +709,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     {
         if (current is null)
         {
-            _external = true;
+            if (!_external)
+            {
+                BecomeExternal();
+            }
+
             return;
         }
 
@@ -727,10 +736,29 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     {
         if (!_external && !scheduler.IsTrackedForDeadlock)
         {
-            _external = true;
+            BecomeExternal();
         }
 
-        _parties.Record(scheduler);
+        // A new party whose channel plain code holds (made outside a tasklet, outside a deterministic scheduler's
+        // closed world, or used from outside) meets the outside world through it: its group is open. Record's CAS is
+        // a full fence before _external is read here (the other half of BecomeExternal's argument).
+        if (_parties.Record(scheduler) && (_external || (_createdOutside && !scheduler.IsDeterministic)))
+        {
+            Scheduler.OpenDeadlockGroup(scheduler);
+        }
+    }
+
+    /// <summary>
+    /// A party outside the tracked tasklets used the channel: it is reachable from outside for good, and every party's
+    /// group is open. The flag is published before the parties are read, with a full fence between (a concurrent new
+    /// party does the mirror image: its CAS, then the flag), so each new party is opened by one side or the other.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void BecomeExternal()
+    {
+        _external = true;
+        Interlocked.MemoryBarrier();
+        _parties.OpenAll();
     }
 
     /// <summary>Counts the operation for metrics and records the party (<see cref="MarkUsedByTasklet"/>; plain code makes the channel externally reachable).</summary>
@@ -739,7 +767,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         if (current is null)
         {
             TaskletsMetrics.ExternalChannelOperation();
-            _external = true;
+            if (!_external)
+            {
+                BecomeExternal();
+            }
+
             return;
         }
 

@@ -9,11 +9,16 @@ namespace Tasklets;
 // deadlocked when each of its schedulers is stuck (its owner sleeps in WaitStuck with an empty inbox, after finding
 // no wait of its tasklets that a party outside the tracked schedulers may end) or finished (outside Run, with no
 // tasklet alive and nothing posted). Other groups may run or idle meanwhile.
+// A group that met the outside world (a member used a primitive that plain code holds: made outside any tasklet,
+// outside a deterministic scheduler's closed world, or used by a party outside the tracked schedulers) is *open*:
+// plain code may have handed that primitive, and with it whatever travels through it, to any scheduler of the
+// process, recorded or not. An open group is declared only when every scheduler inside Run() is stuck as well.
 // Relies on: every wake-up that crosses schedulers goes through an inbox, so a stuck scheduler with an empty inbox
 // cannot be woken by another stuck one; and groups only merge, under s_deadlockGate.
 public sealed partial class Scheduler
 {
     private static readonly object s_deadlockGate = new();
+    private static readonly List<Scheduler> s_trackedSchedulers = []; // inside Run(), under s_deadlockGate
 
     // Written under s_deadlockGate.
     private volatile bool _tracked;
@@ -24,6 +29,7 @@ public sealed partial class Scheduler
     // s_deadlockGate; read lock-free by InSameDeadlockGroup's fast path (see there). The root lists the members.
     private volatile Scheduler? _groupParent;
     private List<Scheduler>? _groupMembers; // at the root only, under s_deadlockGate; null: just this scheduler
+    private volatile bool _groupOpen;       // at the root (merged into the new root); written under s_deadlockGate
 
     /// <summary>True while a thread is inside <see cref="Run()"/>: its tasklets' waits count for deadlock detection.</summary>
     internal bool IsTrackedForDeadlock => _tracked;
@@ -66,7 +72,27 @@ public sealed partial class Scheduler
             List<Scheduler> members = rootA._groupMembers ??= [rootA];
             members.AddRange(rootB._groupMembers ?? [rootB]);
             rootB._groupMembers = null;
+            rootA._groupOpen |= rootB._groupOpen;
             rootB._groupParent = rootA;
+        }
+    }
+
+    /// <summary>
+    /// Marks <paramref name="scheduler"/>'s group open: one of its tasklets used a primitive that plain code holds or
+    /// has used. Any thread; a lock only the first time for a group.
+    /// </summary>
+    internal static void OpenDeadlockGroup(Scheduler scheduler)
+    {
+        // Lock-free fast path: open is never cleared, and a merge copies it into the new root before the old root
+        // gains its parent, so a root read as open is (or was merged into) an open group.
+        if (RootOf(scheduler)._groupOpen)
+        {
+            return;
+        }
+
+        lock (s_deadlockGate)
+        {
+            RootOf(scheduler)._groupOpen = true;
         }
     }
 
@@ -92,6 +118,7 @@ public sealed partial class Scheduler
         lock (s_deadlockGate)
         {
             _tracked = true;
+            s_trackedSchedulers.Add(this);
         }
     }
 
@@ -101,9 +128,10 @@ public sealed partial class Scheduler
         {
             _tracked = false;
             _stuck = false;
+            s_trackedSchedulers.Remove(this);
 
-            // Finished, this scheduler may have been the last one its group waited for.
-            DeclareIfGroupDeadlocked(this, leaving: this);
+            // Finished, this scheduler may have been the last one its group (or an open group) waited for.
+            DeclareDeadlockedGroups(this, leaving: this);
         }
     }
 
@@ -209,7 +237,7 @@ public sealed partial class Scheduler
         {
             _deadlockDeclared = false;
             _stuck = true;
-            DeclareIfGroupDeadlocked(this, leaving: null);
+            DeclareDeadlockedGroups(this, leaving: null);
         }
 
         lock (_inboxLock)
@@ -234,6 +262,41 @@ public sealed partial class Scheduler
     }
 
     /// <summary>
+    /// Caller holds s_deadlockGate. Takes the verdicts that <paramref name="changed"/> (now stuck, or leaving Run) may
+    /// have made due: its own group's, and when every scheduler inside Run() is stuck, every open group's.
+    /// </summary>
+    private static void DeclareDeadlockedGroups(Scheduler changed, Scheduler? leaving)
+    {
+        DeclareIfGroupDeadlocked(changed, leaving);
+        if (!AllTrackedStuck())
+        {
+            return;
+        }
+
+        foreach (Scheduler scheduler in s_trackedSchedulers)
+        {
+            if (!scheduler._deadlockDeclared && RootOf(scheduler)._groupOpen)
+            {
+                DeclareIfGroupDeadlocked(scheduler, leaving);
+            }
+        }
+    }
+
+    /// <summary>Caller holds s_deadlockGate. True when every scheduler inside Run() is stuck (none: true).</summary>
+    private static bool AllTrackedStuck()
+    {
+        foreach (Scheduler scheduler in s_trackedSchedulers)
+        {
+            if (!scheduler._stuck)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// Caller holds s_deadlockGate. Declares <paramref name="member"/>'s group deadlocked when each of its schedulers
     /// is stuck or finished, at least one is stuck, and no stuck one has a wait that a party outside the tracked
     /// schedulers may end; wakes the stuck ones to report it. <paramref name="leaving"/>: a scheduler whose owner is
@@ -242,6 +305,11 @@ public sealed partial class Scheduler
     private static void DeclareIfGroupDeadlocked(Scheduler member, Scheduler? leaving)
     {
         Scheduler root = RootOf(member);
+        if (root._groupOpen && !AllTrackedStuck())
+        {
+            return; // an unrecorded party may hold what the group waits on: wait until nothing inside Run() runs
+        }
+
         List<Scheduler>? members = root._groupMembers;
         int count = members?.Count ?? 1;
         bool anyStuck = false;

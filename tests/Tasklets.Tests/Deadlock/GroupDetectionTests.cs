@@ -143,6 +143,60 @@ public class GroupDetectionTests
     }
 
     [Fact]
+    public void ReplyChannelSentThroughAChannelMadeOutside_IsNotADeadlock_BeforeTheServerFirstReceives()
+    {
+        // The request channel is made by plain code, which may have handed it to any scheduler: the client's group
+        // meets the outside world through it, so the client waits for every scheduler inside Run() before a verdict.
+        // The server has used nothing when the client gets stuck on its reply.
+        using var client = new Scheduler();
+        using var server = new Scheduler();
+        using var release = new ManualResetEventSlim();
+        using var serverRunning = new ManualResetEventSlim();
+        var requests = new Channel<(int Value, Channel<int> Reply)>(capacity: 1) { Name = "requests" };
+        int answer = 0;
+        server.Go(async () =>
+        {
+            serverRunning.Set(); // a scheduler counts once its Run has begun
+            while (!release.IsSet)
+            {
+                await Tasklet.Yield();
+            }
+
+            (int value, Channel<int> reply) = await requests.ReceiveAsync();
+            await reply.SendAsync(value * 2);
+        }, "server");
+        client.Go(async () =>
+        {
+            var reply = new Channel<int> { Name = "reply" };
+            await requests.SendAsync((21, reply));
+            answer = await reply.ReceiveAsync();
+        }, "client");
+
+        RunningScheduler serverRun = RunningScheduler.Start(server);
+        Assert.True(serverRunning.Wait(s_guard));
+        RunningScheduler clientRun = RunningScheduler.Start(client);
+        WaitUntilStuck(client);
+        release.Set();
+        Assert.Null(clientRun.Join());
+        Assert.Null(serverRun.Join());
+        Assert.Equal(42, answer);
+    }
+
+    [Fact]
+    public void AGroupThatMetTheOutside_IsStillDeclared_WhenEverySchedulerIsStuck()
+    {
+        using var a = new Scheduler();
+        var made = new Channel<int>(capacity: 1) { Name = "made-outside" };
+        a.Go(async () =>
+        {
+            await made.SendAsync(1); // the group meets the outside world
+            await new Channel<int> { Name = "never" }.ReceiveAsync();
+        }, "waiter");
+        DeadlockException deadlock = Assert.IsType<DeadlockException>(RunningScheduler.Start(a).Join());
+        Assert.Contains("'waiter': receive on channel 'never'", deadlock.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ChannelCapturedByATaskletSpawnedOnAnotherScheduler_IsNotADeadlock_BeforeItIsUsed()
     {
         using var a = new Scheduler();

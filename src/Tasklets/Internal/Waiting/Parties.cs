@@ -23,15 +23,36 @@ internal struct Parties
     private Scheduler? _first;
     private Scheduler[]? _others;
 
-    /// <summary>Records a use by a tasklet of <paramref name="scheduler"/>.</summary>
+    /// <summary>
+    /// Records a use by a tasklet of <paramref name="scheduler"/>. Returns true on its first use (so the caller
+    /// decides whether the group meets the outside world through this source: see <see cref="OpenAll"/>).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Record(Scheduler scheduler)
+    public bool Record(Scheduler scheduler)
     {
         // A plain read: a stale null or another scheduler only sends the call to the slow path, which rereads with
         // CAS semantics. A reference equal to the scheduler can only have been written for this scheduler.
-        if (!ReferenceEquals(_first, scheduler))
+        return !ReferenceEquals(_first, scheduler) && RecordSlow(scheduler);
+    }
+
+    /// <summary>
+    /// The source has become reachable by plain code: every recorded party's group is open. The caller published
+    /// that (a volatile write) and then a full fence before this reads the parties; a party appended concurrently
+    /// does its CAS (a full fence) before it reads the caller's flag, so one of the two sees the other.
+    /// </summary>
+    public readonly void OpenAll()
+    {
+        if (Volatile.Read(ref Unsafe.AsRef(in _first)) is { } first)
         {
-            RecordSlow(scheduler);
+            Scheduler.OpenDeadlockGroup(first);
+        }
+
+        if (Volatile.Read(ref Unsafe.AsRef(in _others)) is { } others)
+        {
+            foreach (Scheduler other in others)
+            {
+                Scheduler.OpenDeadlockGroup(other);
+            }
         }
     }
 
@@ -43,12 +64,17 @@ internal struct Parties
     public readonly bool IsFirst(Scheduler scheduler) => ReferenceEquals(_first, scheduler);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RecordSlow(Scheduler scheduler)
+    private bool RecordSlow(Scheduler scheduler)
     {
         Scheduler? first = Interlocked.CompareExchange(ref _first, scheduler, null);
-        if (first is null || ReferenceEquals(first, scheduler))
+        if (first is null)
         {
-            return; // recorded now, or by an earlier use
+            return true; // the first party
+        }
+
+        if (ReferenceEquals(first, scheduler))
+        {
+            return false; // recorded by an earlier use
         }
 
         while (true)
@@ -56,7 +82,7 @@ internal struct Parties
             Scheduler[]? others = Volatile.Read(ref _others);
             if (others is not null && Array.IndexOf(others, scheduler) >= 0)
             {
-                return; // an earlier use recorded it, and merged the groups before it returned
+                return false; // an earlier use recorded it, and merged the groups before it returned
             }
 
             Scheduler[] grown;
@@ -78,7 +104,7 @@ internal struct Parties
             // Lost only to another party's append: reread and retry, so that no party is ever dropped.
             if (ReferenceEquals(Interlocked.CompareExchange(ref _others, grown, others), others))
             {
-                return;
+                return true;
             }
         }
     }

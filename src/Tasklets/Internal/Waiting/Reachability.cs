@@ -41,7 +41,7 @@ internal struct Reachability
             // Plain code; the making of a primitive outside any tasklet is _createdOutside instead.
             if (countsOutside && !_usedOutside)
             {
-                _usedOutside = true;
+                BecomeUsedOutside();
             }
 
             return;
@@ -50,9 +50,22 @@ internal struct Reachability
         Scheduler scheduler = current.Scheduler;
         if (!_usedOutside && !scheduler.IsTrackedForDeadlock)
         {
-            _usedOutside = true;
+            BecomeUsedOutside();
         }
 
-        _parties.Record(scheduler);
+        // A new party of a primitive plain code holds meets the outside world through it: its group is open (see
+        // Channel.MarkUsedByTaskletSlow; Record's CAS is a full fence before the flag is read).
+        if (_parties.Record(scheduler) && (_usedOutside || (_createdOutside && !scheduler.IsDeterministic)))
+        {
+            Scheduler.OpenDeadlockGroup(scheduler);
+        }
+    }
+
+    // The flag, then a full fence, then the parties: the mirror image of a new party's CAS, then the flag.
+    private void BecomeUsedOutside()
+    {
+        _usedOutside = true;
+        Interlocked.MemoryBarrier();
+        _parties.OpenAll();
     }
 }
