@@ -47,6 +47,8 @@ public sealed partial class Scheduler
                     TimeSpan waited = Stopwatch.GetElapsedTime(start, Math.Max(start, now));
                     text.Append(" for ").Append(waited.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)).Append(" ms");
                 }
+
+                text.Append(DescribeOutsideUse(t)); // Scheduler.Stalls.cs: "; nothing outside has used it"
             }
 
             text.AppendLine();

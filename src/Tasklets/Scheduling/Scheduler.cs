@@ -451,7 +451,9 @@ public sealed partial class Scheduler : IDisposable
                     // Shutting down: what cannot finish without waiting is left as it is.
                     return _aliveCount > 0;
                 default:
+                    EnterStallIdle(); // Scheduler.Stalls.cs: once per idle transition, for the stall monitor
                     IdleOrDetectDeadlock();
+                    ExitStallIdle();
                     break;
             }
         }
@@ -477,6 +479,7 @@ public sealed partial class Scheduler : IDisposable
         _stepCount++;
         if (entry is PostedStep posted)
         {
+            _progressSteps++; // stall monitor: any step but a yield's resumption is progress (Scheduler.Stalls.cs)
             RunPosted(posted);
 
             // A posted callback (an InvokeAsync delegate, a Post to a tasklet's context) may have set AsyncLocals on
@@ -500,6 +503,7 @@ public sealed partial class Scheduler : IDisposable
                 return;
             }
 
+            _progressSteps++;
             EnterStep(tasklet, orphan: false);
             tasklet._task = tasklet.InvokeBodyInStartContext();
         }
@@ -510,6 +514,12 @@ public sealed partial class Scheduler : IDisposable
         }
         else
         {
+            // Per switch: one read of a byte the resumption reads next to anyway, and one increment.
+            if (tasklet._waiter.WaitKind != WaitKind.Yield)
+            {
+                _progressSteps++;
+            }
+
             EnterStep(tasklet, orphan: false);
             tasklet._waiter.Resume();
         }
@@ -1100,6 +1110,7 @@ public sealed partial class Scheduler : IDisposable
         if (mode == RunMode.UntilDone)
         {
             EnterDeadlockTracking();
+            EnterStallWatch(); // Run() and Run(main) report stalls; RunFor/RunOnce do not (the host owns the thread)
         }
     }
 
@@ -1107,6 +1118,7 @@ public sealed partial class Scheduler : IDisposable
     {
         if (mode == RunMode.UntilDone)
         {
+            ExitStallWatch();
             ExitDeadlockTracking();
         }
 
