@@ -99,7 +99,18 @@ public sealed partial class Scheduler
                 "outside the tasklets has used, with no timer, foreign await or keep-alive hold: a likely deadlock. If a " +
                 "party outside the tasklets will still use them, it should take Scheduler.KeepAlive() until it has.",
         };
-        ReportStall(new SchedulerStalledEventArgs(this, headline + Environment.NewLine + Dump(), stalledFor, kind == StallKind.LongStep));
+        string dump;
+        try
+        {
+            dump = Dump();
+        }
+        catch (Exception e)
+        {
+            // Dump tolerates waits changing under it; should a race still defeat it, the stall is reported anyway.
+            dump = "(Dump failed: " + e.Message + ")" + Environment.NewLine;
+        }
+
+        ReportStall(new SchedulerStalledEventArgs(this, headline + Environment.NewLine + dump, stalledFor, kind == StallKind.LongStep));
     }
 
     // The one place a stall is reported. Handlers run one by one: a throwing one is caught and traced, and the rest

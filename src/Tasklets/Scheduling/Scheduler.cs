@@ -514,7 +514,8 @@ public sealed partial class Scheduler : IDisposable
         }
         else
         {
-            // Per switch: one read of a byte the resumption reads next to anyway, and one increment.
+            // Stall monitor (Scheduler.Stalls.cs): a yield's resumption is not progress. Per switch this costs one
+            // byte read of the waiter resumed next, and one increment of an owner-thread field.
             if (tasklet._waiter.WaitKind != WaitKind.Yield)
             {
                 _progressSteps++;

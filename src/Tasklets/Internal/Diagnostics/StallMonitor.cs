@@ -190,7 +190,9 @@ internal static class StallMonitor
             }
             finally
             {
+                // Parked, the thread must not keep schedulers that left Run() (and their tasklets) alive.
                 due.Clear();
+                snapshot.Clear();
             }
 
             lock (s_gate)
