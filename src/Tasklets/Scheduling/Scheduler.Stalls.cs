@@ -1,14 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Tasklets.Internal;
 
 namespace Tasklets;
 
 // Facet: stall reports (DESIGN.md, "Stalls: every hang explains itself"): the progress fields the owner publishes for
 // the process-wide StallMonitor, the idle state it publishes once per idle transition, and the report.
-// Relies on: Step (Scheduler.cs) increments _stepCount at the start of every step and _progressSteps at the start of
-// every step that does not resume a yield; the loop of Run() waits only inside IdleOrDetectDeadlock, which it brackets
+// Relies on: Step (Scheduler.cs) increments _stepCount at the start of every step, and _progressSteps at the start of
+// every step that starts a tasklet, runs a posted step or resumes a wait other than a yield (a yield parked on an
+// external waiter, because the own one holds a stored operation, runs as a posted step: counted as progress, so at
+// worst it hides a yield-only stall); the loop of Run() waits only inside IdleOrDetectDeadlock, which it brackets
 // with EnterStallIdle/ExitStallIdle; Enter/Exit register the scheduler with the monitor for Run() and Run(main) only.
 public sealed partial class Scheduler
 {
@@ -64,10 +65,12 @@ public sealed partial class Scheduler
         int epoch = Volatile.Read(ref _idleEpoch);
         bool likelyDeadlock = _idleLikelyDeadlock;
 
-        // Plain owner increments, read whole (Volatile.Read of a long is atomic on every platform .NET runs on) and
-        // only compared for change. The owner's store is issued at every step (the field is on the heap and the step
-        // calls out), so a read sees it within the store buffer's drain time, far below one check interval (5 ms at
-        // least): a step between two checks is seen by the second. A stale read can only delay a report by a check.
+        // Plain owner increments, only compared for change with the previous check's read. The owner's store is
+        // issued at every step (a heap field, and the step calls out), and becomes visible within the store buffer's
+        // drain time, far below one check interval (5 ms at least): a read that misses a step is corrected by the next
+        // check, which closes the window, so a miss can never hold one open for the four checks a timeout takes. On a
+        // 32-bit platform a torn read of a counter being incremented is either the old value (a stale read) or one
+        // that differs from it (seen as a step): it can only hide a stall, never make one.
         long steps = Volatile.Read(ref _stepCount);
         long progress = Volatile.Read(ref _progressSteps);
         bool settled = Volatile.Read(ref _idleEpoch) == epoch;
