@@ -239,7 +239,7 @@ public sealed partial class Scheduler
         return text.ToString();
     }
 
-    private static void AppendLine(StringBuilder text, Tasklet t, long now)
+    private void AppendLine(StringBuilder text, Tasklet t, long now)
     {
         TaskletState state = t.State;
         text.Append(t.Id.ToString(CultureInfo.InvariantCulture)).Append(" '").Append(t.Name).Append("' ").Append(state);
@@ -256,6 +256,7 @@ public sealed partial class Scheduler
             text.Append(" for ").Append(waited.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)).Append(" ms");
         }
 
+        text.Append(DescribeOutsideUse(t)); // Scheduler.Stalls.cs: "; nothing outside has used it"
         if (AsyncMethodNames.Describe(AwaiterOf(t)) is { } methods)
         {
             text.Append("; in ").Append(methods);

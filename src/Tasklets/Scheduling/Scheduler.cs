@@ -511,7 +511,9 @@ public sealed partial class Scheduler : IDisposable
                     // Shutting down: what cannot finish without waiting is left as it is.
                     return _aliveCount > 0;
                 default:
+                    EnterStallIdle(); // Scheduler.Stalls.cs: once per idle transition, for the stall monitor
                     IdleOrDetectDeadlock();
+                    ExitStallIdle();
                     break;
             }
         }
@@ -537,6 +539,7 @@ public sealed partial class Scheduler : IDisposable
         _stepCount++;
         if (entry is PostedStep posted)
         {
+            _progressSteps++; // stall monitor: any step but a yield's resumption is progress (Scheduler.Stalls.cs)
             RunPosted(posted);
 
             // A posted callback (an InvokeAsync delegate, a Post to a tasklet's context) may have set AsyncLocals on
@@ -560,6 +563,7 @@ public sealed partial class Scheduler : IDisposable
                 return;
             }
 
+            _progressSteps++;
             EnterStep(tasklet, orphan: false);
             tasklet._task = tasklet.InvokeBodyInStartContext();
         }
@@ -570,6 +574,13 @@ public sealed partial class Scheduler : IDisposable
         }
         else
         {
+            // Stall monitor (Scheduler.Stalls.cs): a yield's resumption is not progress. Per switch this costs one
+            // byte read of the waiter resumed next, and one increment of an owner-thread field.
+            if (tasklet._waiter.WaitKind != WaitKind.Yield)
+            {
+                _progressSteps++;
+            }
+
             EnterStep(tasklet, orphan: false);
             tasklet._waiter.Resume();
         }
@@ -1247,6 +1258,7 @@ public sealed partial class Scheduler : IDisposable
         if (mode == RunMode.UntilDone)
         {
             EnterDeadlockTracking();
+            EnterStallWatch(); // Run() and Run(main) report stalls; RunFor/RunOnce do not (the host owns the thread)
         }
     }
 
@@ -1254,6 +1266,7 @@ public sealed partial class Scheduler : IDisposable
     {
         if (mode == RunMode.UntilDone)
         {
+            ExitStallWatch();
             ExitDeadlockTracking();
         }
 

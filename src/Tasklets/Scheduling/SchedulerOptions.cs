@@ -1,3 +1,5 @@
+using Tasklets.Internal;
+
 namespace Tasklets;
 
 /// <summary>Options of a <see cref="Scheduler"/>.</summary>
@@ -34,4 +36,29 @@ public sealed record SchedulerOptions
     /// callback throws is reported by the Run method too. Kills are not failures. See docs/semantics.md.
     /// </summary>
     public Action<Tasklet, Exception>? OnUnobservedFailure { get; init; }
+
+    private readonly TimeSpan _stallTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long a scheduler inside <see cref="Scheduler.Run()"/> may go without progress before it raises
+    /// <see cref="Scheduler.Stalled"/>: one step without a switch, a likely deadlock, or (under <see cref="Seed"/>)
+    /// tasklets that only yield. Default 10 s; <see cref="Timeout.InfiniteTimeSpan"/> turns stall reports off.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Set to zero or a negative value other than <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
+    public TimeSpan StallTimeout
+    {
+        get => _stallTimeout;
+        init
+        {
+            if (value <= TimeSpan.Zero && value != Timeout.InfiniteTimeSpan)
+            {
+                ThrowHelper.ThrowArgumentOutOfRange(
+                    nameof(StallTimeout),
+                    value,
+                    "StallTimeout must be positive (how long without progress before Scheduler.Stalled is raised), or Timeout.InfiniteTimeSpan to turn stall reports off.");
+            }
+
+            _stallTimeout = value;
+        }
+    }
 }
