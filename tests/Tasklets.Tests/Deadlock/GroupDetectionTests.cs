@@ -157,10 +157,7 @@ public class GroupDetectionTests
         server.Go(async () =>
         {
             serverRunning.Set(); // a scheduler counts once its Run has begun
-            while (!release.IsSet)
-            {
-                await Tasklet.Yield();
-            }
+            await YieldUntil(release);
 
             (int value, Channel<int> reply) = await requests.ReceiveAsync();
             await reply.SendAsync(value * 2);
@@ -175,10 +172,7 @@ public class GroupDetectionTests
         RunningScheduler serverRun = RunningScheduler.Start(server);
         Assert.True(serverRunning.Wait(s_guard));
         RunningScheduler clientRun = RunningScheduler.Start(client);
-        WaitUntilStuck(client);
-        release.Set();
-        Assert.Null(clientRun.Join());
-        Assert.Null(serverRun.Join());
+        ReleaseWhenStuck(client, release, clientRun, serverRun);
         Assert.Equal(42, answer);
     }
 
@@ -209,10 +203,7 @@ public class GroupDetectionTests
             var result = new Channel<int> { Name = "result" };
             b.Go(async () =>
             {
-                while (!release.IsSet)
-                {
-                    await Tasklet.Yield(); // works without touching the channel until the test says so
-                }
+                await YieldUntil(release); // works without touching the channel until the test says so
 
                 await result.SendAsync(5);
             }, "worker");
@@ -223,10 +214,7 @@ public class GroupDetectionTests
         RunningScheduler aRun = RunningScheduler.Start(a);
         Assert.True(spawned.Wait(s_guard));
         RunningScheduler bRun = RunningScheduler.Start(b);
-        WaitUntilStuck(a);
-        release.Set();
-        Assert.Null(aRun.Join());
-        Assert.Null(bRun.Join());
+        ReleaseWhenStuck(a, release, aRun, bRun);
         Assert.Equal(5, got);
     }
 
@@ -247,10 +235,7 @@ public class GroupDetectionTests
             ReceiveCase<int> receive = c.ReceiveCase();
             Assert.Equal(-1, Select.Try(receive));
             polled.SetResult();
-            while (!release.IsSet)
-            {
-                await Tasklet.Yield(); // polls nothing more until the test has seen the sender stuck
-            }
+            await YieldUntil(release); // polls nothing more until the test has seen the sender stuck
 
             Assert.Equal(0, await Select.WaitAsync(receive));
             got = receive.Value;
@@ -265,10 +250,7 @@ public class GroupDetectionTests
 
         RunningScheduler bRun = RunningScheduler.Start(b);
         RunningScheduler aRun = RunningScheduler.Start(a);
-        WaitUntilStuck(a);
-        release.Set();
-        Assert.Null(aRun.Join());
-        Assert.Null(bRun.Join());
+        ReleaseWhenStuck(a, release, aRun, bRun);
         Assert.Equal(4, got);
     }
 
@@ -284,10 +266,7 @@ public class GroupDetectionTests
             var result = new Channel<int> { Name = "result" };
             pumped.Go(async () =>
             {
-                while (!release.IsSet)
-                {
-                    await Tasklet.Yield();
-                }
+                await YieldUntil(release);
 
                 await result.SendAsync(9);
             }, "frame-work");
@@ -308,9 +287,7 @@ public class GroupDetectionTests
         })
         { IsBackground = true };
         host.Start();
-        WaitUntilStuck(a);
-        release.Set();
-        Assert.Null(aRun.Join());
+        ReleaseWhenStuck(a, release, aRun);
         Assert.True(host.Join(s_guard));
         Assert.Equal(9, got);
     }
@@ -323,10 +300,7 @@ public class GroupDetectionTests
         using var release = new ManualResetEventSlim();
         var work = b.Go(async () =>
         {
-            while (!release.IsSet)
-            {
-                await Tasklet.Yield();
-            }
+            await YieldUntil(release);
 
             return 3;
         }, "work");
@@ -334,10 +308,7 @@ public class GroupDetectionTests
         a.Go(async () => got = await work, "joiner");
         RunningScheduler bRun = RunningScheduler.Start(b);
         RunningScheduler aRun = RunningScheduler.Start(a);
-        WaitUntilStuck(a);
-        release.Set();
-        Assert.Null(aRun.Join());
-        Assert.Null(bRun.Join());
+        ReleaseWhenStuck(a, release, aRun, bRun);
         Assert.Equal(3, got);
     }
 
@@ -410,6 +381,27 @@ public class GroupDetectionTests
         Assert.Null(busyRun.Join());
         sleeping.Kill();
         Assert.Null(idleRun.Join());
+    }
+
+    // A partner's work that touches nothing of the group's until the test releases it.
+    private static async Task YieldUntil(ManualResetEventSlim release)
+    {
+        while (!release.IsSet)
+        {
+            await Tasklet.Yield();
+        }
+    }
+
+    // Once `stuck` has been judged (a false deadlock would be on its way), releases the partner; each run then ends
+    // without an exception.
+    private static void ReleaseWhenStuck(Scheduler stuck, ManualResetEventSlim release, params RunningScheduler[] runs)
+    {
+        WaitUntilStuck(stuck);
+        release.Set();
+        foreach (RunningScheduler run in runs)
+        {
+            Assert.Null(run.Join());
+        }
     }
 
     // Waits until `scheduler` sleeps as a stuck scheduler: its group's verdict was taken when it got there, so a

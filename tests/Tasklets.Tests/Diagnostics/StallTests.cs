@@ -19,7 +19,22 @@ public class StallTests
     [Fact]
     public void Stalled_StepThatNeverSwitches_IsReportedAsLongStep_AndNothingIsKilled()
     {
-        using var s = new Scheduler(Options());
+        (SchedulerStalledEventArgs stall, Scheduler s, Tasklet spinner, bool finished) = SpinUntilReportedAsLongStep();
+        using (s)
+        {
+            Assert.True(stall.LongStep);
+            Assert.Same(s, stall.Scheduler);
+            Assert.True(stall.StalledFor >= StallTimeout, $"reported after {stall.StalledFor}, before its timeout");
+            Assert.Contains($"one step has run without a switch, in tasklet {spinner.Id} 'spinner'", stall.Dump, StringComparison.Ordinal);
+            Assert.Contains($"{spinner.Id} 'spinner' Running", stall.Dump, StringComparison.Ordinal);
+            Assert.True(finished, "a stall is a report: the tasklet went on");
+        }
+    }
+
+    // A tasklet spins without an await until its long step is reported, then is released and ends; returns the report.
+    private static (SchedulerStalledEventArgs Stall, Scheduler Scheduler, Tasklet Spinner, bool Finished) SpinUntilReportedAsLongStep()
+    {
+        var s = new Scheduler(Options());
         var stalls = new StallRecorder(s, LongStepOf("spinner"));
         bool released = false;
         bool finished = false;
@@ -39,13 +54,7 @@ public class StallTests
         SchedulerStalledEventArgs stall = stalls.WaitFor();
         Volatile.Write(ref released, true);
         Assert.Null(run.Join());
-
-        Assert.True(stall.LongStep);
-        Assert.Same(s, stall.Scheduler);
-        Assert.True(stall.StalledFor >= StallTimeout, $"reported after {stall.StalledFor}, before its timeout");
-        Assert.Contains($"one step has run without a switch, in tasklet {spinner.Id} 'spinner'", stall.Dump, StringComparison.Ordinal);
-        Assert.Contains($"{spinner.Id} 'spinner' Running", stall.Dump, StringComparison.Ordinal);
-        Assert.True(finished, "a stall is a report: the tasklet went on");
+        return (stall, s, spinner, finished);
     }
 
     [Fact]
@@ -65,23 +74,8 @@ public class StallTests
         using var recorder = new TaskletsEventRecorder();
         recorder.Enable();
 
-        using var s = new Scheduler(Options());
-        var stalls = new StallRecorder(s, LongStepOf("spinner"));
-        bool released = false;
-        s.Go(async () =>
-        {
-            var spin = default(SpinWait);
-            while (!Volatile.Read(ref released))
-            {
-                spin.SpinOnce();
-            }
-
-            await Tasklet.Yield();
-        }, "spinner");
-        Runner run = Start(s.Run);
-        SchedulerStalledEventArgs stall = stalls.WaitFor();
-        Volatile.Write(ref released, true);
-        Assert.Null(run.Join());
+        (SchedulerStalledEventArgs stall, Scheduler s, _, _) = SpinUntilReportedAsLongStep();
+        s.Dispose();
 
         // The handler ran after the meter and the EventSource were written: both are there by now.
         Assert.True(Interlocked.Read(ref counted) >= 1);
