@@ -158,7 +158,6 @@ public class GroupDetectionTests
         {
             serverRunning.Set(); // a scheduler counts once its Run has begun
             await YieldUntil(release);
-
             (int value, Channel<int> reply) = await requests.ReceiveAsync();
             await reply.SendAsync(value * 2);
         }, "server");
@@ -204,7 +203,6 @@ public class GroupDetectionTests
             b.Go(async () =>
             {
                 await YieldUntil(release); // works without touching the channel until the test says so
-
                 await result.SendAsync(5);
             }, "worker");
             spawned.Set();
@@ -236,7 +234,6 @@ public class GroupDetectionTests
             Assert.Equal(-1, Select.Try(receive));
             polled.SetResult();
             await YieldUntil(release); // polls nothing more until the test has seen the sender stuck
-
             Assert.Equal(0, await Select.WaitAsync(receive));
             got = receive.Value;
         }, "poller");
@@ -267,7 +264,6 @@ public class GroupDetectionTests
             pumped.Go(async () =>
             {
                 await YieldUntil(release);
-
                 await result.SendAsync(9);
             }, "frame-work");
             got = await result.ReceiveAsync();
@@ -301,7 +297,6 @@ public class GroupDetectionTests
         var work = b.Go(async () =>
         {
             await YieldUntil(release);
-
             return 3;
         }, "work");
         int got = 0;
