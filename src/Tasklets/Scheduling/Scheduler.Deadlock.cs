@@ -51,30 +51,75 @@ public sealed partial class Scheduler
 
     /// <summary>
     /// Makes <paramref name="a"/> and <paramref name="b"/> one deadlock group: tasklets of one used a wait source the
-    /// other's used, or one spawned onto the other. Any thread. Costs a lock only the first time for a pair of groups.
+    /// other's used, or one spawned onto (or posted a step to) the other. Any thread. Costs a lock only the first time
+    /// two groups meet. Returns true if they were two groups.
     /// </summary>
-    internal static void JoinDeadlockGroups(Scheduler a, Scheduler b)
+    internal static bool JoinDeadlockGroups(Scheduler a, Scheduler b)
     {
         if (ReferenceEquals(a, b) || InSameDeadlockGroup(a, b))
         {
-            return;
+            return false;
         }
 
         lock (s_deadlockGate)
         {
-            Scheduler rootA = RootOf(a);
-            Scheduler rootB = RootOf(b);
+            Scheduler rootA = CompressedRootOf(a);
+            Scheduler rootB = CompressedRootOf(b);
             if (ReferenceEquals(rootA, rootB))
             {
-                return;
+                return false;
+            }
+
+            // Union by size: the larger group's root stays the root, so chains stay short (a hub that many schedulers
+            // spawn onto keeps every spawner one link away) and the smaller member list is the one copied.
+            // On a tie, a's root stays the root (callers pass the longer-lived side first).
+            if ((rootA._groupMembers?.Count ?? 1) < (rootB._groupMembers?.Count ?? 1))
+            {
+                (rootA, rootB) = (rootB, rootA);
             }
 
             List<Scheduler> members = rootA._groupMembers ??= [rootA];
             members.AddRange(rootB._groupMembers ?? [rootB]);
             rootB._groupMembers = null;
             rootA._groupOpen |= rootB._groupOpen;
-            rootB._groupParent = rootA;
+            rootB._groupParent = rootA; // after the root's fields: a lock-free reader that reaches rootA sees them
+            return true;
         }
+    }
+
+    /// <summary>
+    /// Lock-free: true only if the two are in one group. A root only ever gains a parent, and path halving only points
+    /// a node at an ancestor in its own group, so a chain read while a merge runs ends at a root that was current a
+    /// moment ago; two schedulers found under one root are in one group for good. A false answer may be stale and is
+    /// rechecked under the lock.
+    /// </summary>
+    private static bool InSameDeadlockGroup(Scheduler a, Scheduler b) => ReferenceEquals(RootOf(a), RootOf(b));
+
+    private static Scheduler RootOf(Scheduler scheduler)
+    {
+        while (scheduler._groupParent is { } parent)
+        {
+            scheduler = parent;
+        }
+
+        return scheduler;
+    }
+
+    /// <summary>Caller holds s_deadlockGate. The root, halving the path on the way (each node skips to its grandparent).</summary>
+    private static Scheduler CompressedRootOf(Scheduler scheduler)
+    {
+        while (scheduler._groupParent is { } parent)
+        {
+            if (parent._groupParent is { } grandparent)
+            {
+                scheduler._groupParent = grandparent;
+                parent = grandparent;
+            }
+
+            scheduler = parent;
+        }
+
+        return scheduler;
     }
 
     /// <summary>
@@ -96,23 +141,6 @@ public sealed partial class Scheduler
         }
     }
 
-    /// <summary>
-    /// Lock-free: true only if the two are in one group. Roots only ever gain a parent, never lose one, so a chain read
-    /// while a merge runs ends at a root that was current a moment ago; two schedulers found under one root are in one
-    /// group for good. A false answer may be stale and is rechecked under the lock.
-    /// </summary>
-    private static bool InSameDeadlockGroup(Scheduler a, Scheduler b) => ReferenceEquals(RootOf(a), RootOf(b));
-
-    private static Scheduler RootOf(Scheduler scheduler)
-    {
-        while (scheduler._groupParent is { } parent)
-        {
-            scheduler = parent;
-        }
-
-        return scheduler;
-    }
-
     private void EnterDeadlockTracking()
     {
         lock (s_deadlockGate)
@@ -130,8 +158,49 @@ public sealed partial class Scheduler
             _stuck = false;
             s_trackedSchedulers.Remove(this);
 
+            // The owner leaves in the same critical section as the verdict below: a member that gets stuck after it
+            // sees the scheduler unowned, one before it is judged here (the order of the two was a missed deadlock).
+            lock (_inboxLock)
+            {
+                _ownerThreadId = 0;
+            }
+
             // Finished, this scheduler may have been the last one its group (or an open group) waited for.
-            DeclareDeadlockedGroups(this, leaving: this);
+            DeclareDeadlockedGroups(this);
+        }
+    }
+
+    /// <summary>
+    /// A host loop's pass (RunFor, RunOnce, a Dispose's drain) ended, the owner gone: if that left a scheduler of a
+    /// group with nothing alive and nothing posted, it is finished, and its group may be due a verdict. Once per call,
+    /// and a lock only for a scheduler that is in a group with others.
+    /// </summary>
+    private void AfterHostPass()
+    {
+        if ((_groupParent is not null || _groupMembers is not null) && _inboxCount == 0 && _aliveCount == 0)
+        {
+            lock (s_deadlockGate)
+            {
+                DeclareDeadlockedGroups(this);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Disposed: leaves its group's member list (so that a long-lived group does not keep it alive), counts as finished
+    /// from now on, and its group may be due a verdict.
+    /// </summary>
+    private void LeaveDeadlockGroupOnDispose()
+    {
+        lock (s_deadlockGate)
+        {
+            Scheduler root = CompressedRootOf(this);
+            if (!ReferenceEquals(root, this))
+            {
+                root._groupMembers?.Remove(this);
+            }
+
+            DeclareDeadlockedGroups(root);
         }
     }
 
@@ -237,7 +306,7 @@ public sealed partial class Scheduler
         {
             _deadlockDeclared = false;
             _stuck = true;
-            DeclareDeadlockedGroups(this, leaving: null);
+            DeclareDeadlockedGroups(this);
         }
 
         lock (_inboxLock)
@@ -265,9 +334,9 @@ public sealed partial class Scheduler
     /// Caller holds s_deadlockGate. Takes the verdicts that <paramref name="changed"/> (now stuck, or leaving Run) may
     /// have made due: its own group's, and when every scheduler inside Run() is stuck, every open group's.
     /// </summary>
-    private static void DeclareDeadlockedGroups(Scheduler changed, Scheduler? leaving)
+    private static void DeclareDeadlockedGroups(Scheduler changed)
     {
-        DeclareIfGroupDeadlocked(changed, leaving);
+        DeclareIfGroupDeadlocked(changed);
         if (!AllTrackedStuck())
         {
             return;
@@ -277,7 +346,7 @@ public sealed partial class Scheduler
         {
             if (!scheduler._deadlockDeclared && RootOf(scheduler)._groupOpen)
             {
-                DeclareIfGroupDeadlocked(scheduler, leaving);
+                DeclareIfGroupDeadlocked(scheduler);
             }
         }
     }
@@ -299,10 +368,9 @@ public sealed partial class Scheduler
     /// <summary>
     /// Caller holds s_deadlockGate. Declares <paramref name="member"/>'s group deadlocked when each of its schedulers
     /// is stuck or finished, at least one is stuck, and no stuck one has a wait that a party outside the tracked
-    /// schedulers may end; wakes the stuck ones to report it. <paramref name="leaving"/>: a scheduler whose owner is
-    /// leaving Run on this thread (it still owns the scheduler, but runs none of its code any more).
+    /// schedulers may end; wakes the stuck ones to report it.
     /// </summary>
-    private static void DeclareIfGroupDeadlocked(Scheduler member, Scheduler? leaving)
+    private static void DeclareIfGroupDeadlocked(Scheduler member)
     {
         Scheduler root = RootOf(member);
         if (root._groupOpen && !AllTrackedStuck())
@@ -325,7 +393,7 @@ public sealed partial class Scheduler
 
                 anyStuck = true;
             }
-            else if (!scheduler.IsFinished(ownerLeaving: ReferenceEquals(scheduler, leaving)))
+            else if (!scheduler.IsFinished())
             {
                 return;
             }
@@ -366,13 +434,13 @@ public sealed partial class Scheduler
     }
 
     /// <summary>
-    /// Caller holds s_deadlockGate. True when no thread runs the scheduler, it has no tasklet alive and nothing is
-    /// posted: it cannot end anybody's wait. A post that arrives after this read is a party acting after the verdict
-    /// (a tasklet spawned later has not used anything yet: the blind spot). <paramref name="ownerLeaving"/>: the caller
-    /// is the owner, leaving Run.
+    /// Caller holds s_deadlockGate. True when no thread runs the scheduler and it is disposed, or has no tasklet alive
+    /// and nothing posted: it cannot end anybody's wait. A post that arrives after this read is a party acting after
+    /// the verdict (a tasklet spawned later has not used anything yet: the blind spot). The fields are written by
+    /// their owner before it left its Run method, whose exit takes this gate or the inbox lock the post takes.
     /// </summary>
-    private bool IsFinished(bool ownerLeaving)
-        => !_tracked && (ownerLeaving || _ownerThreadId == 0) && _inboxCount == 0 && Volatile.Read(ref _aliveCount) == 0;
+    private bool IsFinished()
+        => !_tracked && _ownerThreadId == 0 && (_disposed || (_inboxCount == 0 && Volatile.Read(ref _aliveCount) == 0));
 
     private void HandleDeadlock()
     {

@@ -185,7 +185,7 @@ public sealed partial class Scheduler : IDisposable
             {
                 // Code of another scheduler hands the new tasklet whatever its body captures: from now on the two
                 // may end each other's waits, so they are one deadlock group (before the tasklet can run).
-                JoinDeadlockGroups(spawner, this);
+                JoinDeadlockGroups(this, spawner); // on a tie the target stays the root: a hub outlives its visitors
             }
 
             PostToInbox(new Entry(tasklet, s_spawn, null), front: false);
@@ -334,6 +334,7 @@ public sealed partial class Scheduler : IDisposable
         }
 
         _disposed = true;
+        LeaveDeadlockGroupOnDispose();
     }
 
     private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
@@ -702,6 +703,12 @@ public sealed partial class Scheduler : IDisposable
         }
         else
         {
+            if (t_running is { } poster && !ReferenceEquals(poster, this))
+            {
+                // As with a spawn: the step carries what its delegate captures to this scheduler.
+                JoinDeadlockGroups(this, poster);
+            }
+
             PostToInbox(new Entry(null!, s_runInvocation, invocation), front: false);
         }
     }
@@ -1267,13 +1274,16 @@ public sealed partial class Scheduler : IDisposable
         if (mode == RunMode.UntilDone)
         {
             ExitStallWatch();
-            ExitDeadlockTracking();
+            ExitDeadlockTracking(); // clears the owner with its verdict
+            return;
         }
 
         lock (_inboxLock)
         {
             _ownerThreadId = 0;
         }
+
+        AfterHostPass();
     }
 
     private enum RunMode
