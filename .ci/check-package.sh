@@ -98,11 +98,12 @@ if [ -z "$relative" ]; then ok "readme has no relative link"; else fail "readme 
 if [ -f "$snupkg" ] && grep -q -x -F "lib/$tfm/$assembly.pdb" <<<"$(unzip -Z1 "$snupkg")"; then
   ok "symbols package has lib/$tfm/$assembly.pdb"
   unzip -p "$snupkg" "lib/$tfm/$assembly.pdb" >"$work/$assembly.pdb"
-  # SourceLink stores its JSON uncompressed in the pdb. It can only link to a hosted repository: a clone whose
-  # remote is GitHub gets links, one without a remote (or with a local folder as its remote, as CI's clone) none.
+  # SourceLink stores its JSON uncompressed in the pdb, mapping the source root (/_/ in a CI build, the clone's
+  # folder otherwise) to raw file URLs. It can only link to a hosted repository: a clone whose remote is GitHub gets
+  # links, one without a remote (or with a local folder as its remote, as CI's clone) none.
   remote=$(git remote get-url origin 2>/dev/null || true)
   if [[ "$remote" =~ github\.com ]]; then
-    grep -a -q -F '"documents":{"/_/*":"https://raw.githubusercontent.com/' "$work/$assembly.pdb" \
+    grep -a -q -E '"documents":\{"[^"]+":"https://raw\.githubusercontent\.com/' "$work/$assembly.pdb" \
       && ok "pdb carries SourceLink to GitHub" || fail "the clone's remote is $remote but the pdb has no SourceLink"
   else
     note "SourceLink not checked: this clone's remote ('${remote:-none}') is not GitHub, so the pdb has no source links"
