@@ -13,7 +13,7 @@ internal static class MachineInfo
     public static IEnumerable<string> Describe(DateTimeOffset now)
     {
         int cores = Environment.ProcessorCount;
-        yield return $"- OS: {OperatingSystem()}, {RuntimeInformation.ProcessArchitecture}";
+        yield return $"- OS: {OperatingSystemName()}, {RuntimeInformation.ProcessArchitecture}";
         yield return $"- CPU: {CpuModel() ?? "model unknown (no /proc/cpuinfo)"}, {cores} cores";
         yield return $"- .NET: {RuntimeInformation.FrameworkDescription}";
         double[]? load = LoadAverage();
@@ -50,13 +50,14 @@ internal static class MachineInfo
         return load;
     }
 
-    private static string OperatingSystem()
+    private static string OperatingSystemName()
     {
         // /etc/os-release names the distribution ("Debian GNU/Linux 12 (bookworm)"); OSDescription adds the kernel.
         string? osRelease = ReadOrNull("/etc/os-release");
         string? pretty = osRelease?.Split('\n').FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?["PRETTY_NAME=".Length..].Trim('"');
         string description = RuntimeInformation.OSDescription;
-        return pretty is null || description.Contains(pretty, StringComparison.Ordinal) ? description : $"{pretty} ({description})";
+        string os = pretty is null || description.Contains(pretty, StringComparison.Ordinal) ? description : $"{pretty} ({description})";
+        return OperatingSystem.IsLinux() ? $"{os}, kernel {Environment.OSVersion.Version}" : os;
     }
 
     private static string? CpuModel()

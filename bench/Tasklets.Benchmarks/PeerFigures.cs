@@ -82,7 +82,7 @@ internal static class PeerFigures
     /// <summary>The figures of one row, for the quick table's peer column: "Go 1.19, GOMAXPROCS=1: 99.7; …", or "–".</summary>
     public static string Column(string workload)
     {
-        string[] figures = All.Where(p => p.Workload == workload).Select(p => $"{p.Short} {Format(p.Value)}").ToArray();
+        string[] figures = All.Where(p => p.Workload == workload).Select(p => $"{p.Short} {Format(p.Value, p.Unit)}").ToArray();
         return figures.Length == 0 ? "–" : string.Join(" · ", figures);
     }
 
@@ -94,11 +94,11 @@ internal static class PeerFigures
         text.Append("|---|---|---:|---|\n");
         foreach (PeerFigure p in All)
         {
-            text.Append(CultureInfo.InvariantCulture, $"| {p.Workload} | {p.Peer} | {Format(p.Value)} {p.Unit} | {p.Note} |\n");
+            text.Append(CultureInfo.InvariantCulture, $"| {p.Workload} | {p.Peer} | {Format(p.Value, p.Unit)} {p.Unit} | {p.Note} |\n");
         }
 
         return text.ToString();
     }
 
-    private static string Format(double value) => value.ToString(value >= 1000 ? "#,0" : "0.0", CultureInfo.InvariantCulture);
+    private static string Format(double value, string unit) => value.ToString(unit == "B" ? "#,0" : "#,0.0", CultureInfo.InvariantCulture);
 }
