@@ -6,19 +6,23 @@ using Beazley;
 namespace Tasklets.Benchmarks;
 
 /// <summary>
-/// The README's main job: goless's benchmark workloads and the scheduler rows, Tasklets next to
-/// System.Threading.Channels measured in the same run, as a Markdown table. Median of <see cref="Runs"/> runs after
-/// a warm-up; steady-state sizes as in anchors-perf.md.
+/// The README's main job: goless's benchmark workloads and the scheduler rows as Markdown tables, each row with the
+/// min / median / max of its <see cref="Rounds"/> rounds, DESIGN.md's target and whether the median meets it, and the
+/// peer figures of <see cref="PeerFigures"/>; then System.Threading.Channels measured in the same run, and the I/O
+/// section. A header names the machine and warns when its load average exceeds the core count.
 /// </summary>
 /// <remarks>
 /// Each figure is measured in a process of its own (this program, started with <see cref="MeasureArgument"/>), as
 /// BenchmarkDotNet does: in one process the workloads share methods (the consumer loop, the channel's receive), and
 /// tiered compilation optimises a shared method for the profile of the workload that ran first. chan_buff measured
-/// 29 ns per item right after chan_sync in one process, and 17 ns on its own.
+/// 29 ns per item right after chan_sync in one process, and 17 ns on its own. The rounds of one figure run in its
+/// process one after another, after the warm-up: the spread they show is the noise of the machine, not the one
+/// between processes (which PGO's choices add to; docs/performance.md).
 /// </remarks>
 internal static class QuickTable
 {
-    public const int Runs = 5;
+    /// <summary>The timed rounds of every row (the memory line's too), after the warm-up.</summary>
+    public const int Rounds = 5;
 
     /// <summary>The first argument of a child process that measures one figure and prints it.</summary>
     public const string MeasureArgument = "--measure";
@@ -32,26 +36,26 @@ internal static class QuickTable
     // Each row: Tasklets first, then its baselines. A child process is told a row and a column of this table.
     private static readonly Row[] s_rows =
     [
-        new("chan_sync (unbuffered)", ChannelOps, n => Workloads.TaskletsChannel(0, n),
+        new(QuickTableKeys.ChanSync, "chan_sync (unbuffered)", ChannelOps, n => Workloads.TaskletsChannel(0, n),
             ("STC bounded(1), Task.Run", n => Workloads.StcPool(0, n)),
             ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n))),
-        new("chan_buff (capacity 1000)", ChannelOps, n => Workloads.TaskletsChannel(1000, n),
+        new(QuickTableKeys.ChanBuff, "chan_buff (capacity 1000)", ChannelOps, n => Workloads.TaskletsChannel(1000, n),
             ("STC bounded(1000), Task.Run", n => Workloads.StcPool(1000, n)),
             ("STC bounded(1000), one thread", n => Workloads.StcSingleThread(1000, n))),
-        new("chan_async (unbounded)", ChannelOps, n => Workloads.TaskletsChannel(-1, n),
+        new(QuickTableKeys.ChanAsync, "chan_async (unbounded)", ChannelOps, n => Workloads.TaskletsChannel(-1, n),
             ("STC unbounded, Task.Run", n => Workloads.StcPool(-1, n)),
             ("STC unbounded, one thread", n => Workloads.StcSingleThread(-1, n))),
-        new("select (4 cases, blocking)", SelectOps, n => Workloads.TaskletsSelect(n, withDefault: false),
+        new(QuickTableKeys.Select, "select (4 cases, blocking)", SelectOps, n => Workloads.TaskletsSelect(n, withDefault: false),
             ("STC TryWrite/TryRead + WhenAny, Task.Run", n => Workloads.StcSelect(n, withDefault: false))),
-        new("select_default (4 cases + default)", SelectOps, n => Workloads.TaskletsSelect(n, withDefault: true),
+        new(QuickTableKeys.SelectDefault, "select_default (4 cases + default)", SelectOps, n => Workloads.TaskletsSelect(n, withDefault: true),
             ("STC TryWrite/TryRead chain", n => Workloads.StcSelect(n, withDefault: true))),
-        new("ping-pong round trip (unbuffered)", ChannelOps, n => Workloads.TaskletsPingPong(n / 2)),
-        new("spawn + run + finish (empty)", ChannelOps, n => Workloads.TaskletsSpawn(n),
+        new(QuickTableKeys.PingPong, "ping-pong round trip (unbuffered)", ChannelOps, n => Workloads.TaskletsPingPong(n / 2)),
+        new(QuickTableKeys.Spawn, "spawn + run + finish (empty)", ChannelOps, n => Workloads.TaskletsSpawn(n),
             ("Task.Run", n => Workloads.TaskRunSpawn(n)),
             ("async Task, one-thread context", n => Workloads.AsyncSpawnSingleThread(n))),
-        new("yield switch (two tasklets)", ChannelOps, n => Workloads.TaskletsYieldPing(n),
+        new(QuickTableKeys.Yield, "yield switch (two tasklets)", ChannelOps, n => Workloads.TaskletsYieldPing(n),
             ("Task.Yield, one-thread context", n => Workloads.AsyncYieldPingSingleThread(n))),
-        new("checkpoint, nothing waiting (a timer pending)", 10 * ChannelOps, n => IoPriority.Checkpoints(n)),
+        new(QuickTableKeys.Checkpoint, "checkpoint, nothing waiting (a timer pending)", 10 * ChannelOps, n => IoPriority.Checkpoints(n)),
     ];
 
     // Figures of the I/O section, each measured in a child process of its own too (negative rows).
@@ -69,46 +73,70 @@ internal static class QuickTable
     {
         output.WriteLine("# Tasklets quick benchmark table");
         output.WriteLine();
-        output.WriteLine($"Machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, {RuntimeInformation.ProcessArchitecture}.");
-        output.WriteLine($"Each figure: median of {Runs} runs after at least {WarmUpRuns} small warm-up runs and {MinWarmUp.TotalMilliseconds:0} ms of them (so the timed code is tier-1 JIT code), in a process of its own; ns/op and allocated B/op of the timed loop. Ratio = baseline ns / Tasklets ns.");
-        output.WriteLine();
-        output.WriteLine("| workload | Tasklets ns/op | B/op | baseline | baseline ns/op | B/op | ratio |");
-        output.WriteLine("|---|---:|---:|---|---:|---:|---:|");
-
-        for (int row = 0; row < s_rows.Length; row++)
+        foreach (string line in MachineInfo.Describe(DateTimeOffset.UtcNow))
         {
-            Row spec = s_rows[row];
-            (double Ns, double Bytes) ours = MeasureFigure(row, 0);
-            if (spec.Baselines.Length == 0)
-            {
-                output.WriteLine($"| {spec.Name} | {F(ours.Ns)} | {F(ours.Bytes)} | – | – | – | – |");
-            }
-
-            for (int column = 1; column <= spec.Baselines.Length; column++)
-            {
-                (double Ns, double Bytes) theirs = MeasureFigure(row, column);
-                string ratio = (theirs.Ns / ours.Ns).ToString("0.0", CultureInfo.InvariantCulture);
-                output.WriteLine($"| {spec.Name} | {F(ours.Ns)} | {F(ours.Bytes)} | {spec.Baselines[column - 1].Name} | {F(theirs.Ns)} | {F(theirs.Bytes)} | {ratio}x |");
-            }
+            output.WriteLine(line);
         }
 
         output.WriteLine();
-        output.WriteLine($"Memory per tasklet blocked on a receive ({BlockedTasklets:N0} tasklets on one channel, retained bytes after a full GC): {F(MeasureInChild(BlockedBytesRow, 0, 2)[0])} B (a Go goroutine: 2.6–4.2 KB).");
+        output.WriteLine($"Each row: {Rounds} timed rounds after at least {WarmUpRuns} small warm-up runs and {MinWarmUp.TotalMilliseconds:0} ms of them (so the timed code is tier-1 JIT code), in a process of its own; ns/op as median (min–max) of the rounds, allocated B/op of the timed loop in the median round. \"meets\": whether the median meets DESIGN.md's target. Peers: measured by the project on a 2-core machine, not in this run (docs/performance.md, \"Peer figures\"); Go(1) and Go(2) are Go 1.19 with GOMAXPROCS=1 and 2.");
+        output.WriteLine();
+        output.WriteLine("| workload | ns/op: median (min–max) | B/op | DESIGN.md target | meets | peers (ns/op, not this run) |");
+        output.WriteLine("|---|---:|---:|---|---|---|");
+
+        // Measured row by row, each Tasklets figure right before its baselines, so that a ratio compares figures taken
+        // under the same load; printed as two tables afterwards.
+        var figures = new Figure[s_rows.Length][];
+        for (int row = 0; row < s_rows.Length; row++)
+        {
+            figures[row] = new Figure[1 + s_rows[row].Baselines.Length];
+            for (int column = 0; column < figures[row].Length; column++)
+            {
+                figures[row][column] = MeasureFigure(row, column);
+            }
+        }
+
+        Figure[] ours = figures.Select(f => f[0]).ToArray();
+        for (int row = 0; row < s_rows.Length; row++)
+        {
+            Row spec = s_rows[row];
+            DesignTarget? target = DesignTargets.For(spec.Key);
+            string verdict = target?.Verdict(ours[row].Median, ours[row].Bytes) ?? "–";
+            output.WriteLine($"| {spec.Name} | {ours[row].Spread()} | {F(ours[row].Bytes)} | {target?.Text ?? "–"} | {verdict} | {PeerFigures.Column(spec.Key)} |");
+        }
+
+        // The memory row: bytes retained per blocked tasklet, its rounds' min / median / max in the B/op column.
+        double[] blocked = MeasureInChild(BlockedBytesRow, 0, 3);
+        var memory = new Figure(blocked[0], blocked[1], blocked[2], blocked[1]);
+        DesignTarget memoryTarget = DesignTargets.For(QuickTableKeys.BlockedMemory)!;
+        output.WriteLine($"| memory per tasklet blocked on a receive ({BlockedTasklets:N0} on one channel, retained after a full GC) | – | {memory.Spread()} | {memoryTarget.Text} | {memoryTarget.Verdict(0, memory.Median)} | {PeerFigures.Column(QuickTableKeys.BlockedMemory)} (B) |");
+
+        output.WriteLine();
+        output.WriteLine("## System.Threading.Channels and async methods, measured in the same run");
+        output.WriteLine();
+        output.WriteLine("Ratio = baseline median / Tasklets median (above 1: Tasklets is faster).");
+        output.WriteLine();
+        output.WriteLine("| workload | baseline | ns/op: median (min–max) | B/op | ratio |");
+        output.WriteLine("|---|---|---:|---:|---:|");
+        for (int row = 0; row < s_rows.Length; row++)
+        {
+            Row spec = s_rows[row];
+            for (int column = 1; column <= spec.Baselines.Length; column++)
+            {
+                Figure theirs = figures[row][column];
+                string ratio = (theirs.Median / ours[row].Median).ToString("0.0", CultureInfo.InvariantCulture);
+                output.WriteLine($"| {spec.Name} | {spec.Baselines[column - 1].Name} | {theirs.Spread()} | {F(theirs.Bytes)} | {ratio}x |");
+            }
+        }
 
         PrintIoSection(output);
 
-        output.WriteLine();
-        output.WriteLine("Measured elsewhere on the same kind of machine (2 cores, ../shared/reference/anchors-perf.md, steady-state medians), not in this run:");
-        output.WriteLine();
-        output.WriteLine("| workload | Go 1.19 GOMAXPROCS=1 | Go 1.19 GOMAXPROCS=2 | goless on PyPy (stackless) |");
-        output.WriteLine("|---|---:|---:|---:|");
-        output.WriteLine("| chan_sync | 99.7 | 104.1 | 353.2 |");
-        output.WriteLine("| chan_buff | 30.3 | 31.0 | 362.1 |");
-        output.WriteLine("| chan_async | 34.4 | 37.9 | 349.9 |");
-        output.WriteLine("| select | 161.4 | 167.3 | 497.1 |");
-        output.WriteLine("| select_default | 39.8 | 42.5 | 35.5 |");
-        output.WriteLine("| ping-pong one way (ChanSync) | 97.5 | 101.5 | – |");
-        output.WriteLine("| spawn + run | 921.9 | 204.2 | – |");
+        double[]? load = MachineInfo.LoadAverage();
+        if (load is not null)
+        {
+            output.WriteLine();
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Load average at the end: {load[0]:0.00}, {load[1]:0.00}, {load[2]:0.00} (1, 5, 15 min)."));
+        }
     }
 
     private static void PrintIoSection(TextWriter output)
@@ -134,14 +162,18 @@ internal static class QuickTable
 
         double MedianOf(int scenario, int field) => MedianValue(rounds[scenario].Select(r => r[field]));
         double alone = MedianOf(0, 0);
-        output.WriteLine("| setting | requests/s (min–max) | vs (a) | p50 µs | p99 µs | CPU chunks/s |");
+        output.WriteLine("| setting | requests/s (min–max) | vs (a) | p50 µs | p99 µs (min–max) | CPU chunks/s |");
         output.WriteLine("|---|---:|---:|---:|---:|---:|");
         for (int scenario = 0; scenario < Experiment.All.Length; scenario++)
         {
             double[] perSecond = rounds[scenario].Select(r => r[0]).ToArray();
-            output.WriteLine($"| {Experiment.Label(Experiment.All[scenario])} | {F(MedianOf(scenario, 0))} ({F(perSecond.Min())}–{F(perSecond.Max())}) | {R(MedianOf(scenario, 0) / alone)} | {F(MedianOf(scenario, 1))} | {F(MedianOf(scenario, 2))} | {F(MedianOf(scenario, 3))} |");
+            double[] p99 = rounds[scenario].Select(r => r[2]).ToArray();
+            output.WriteLine($"| {Experiment.Label(Experiment.All[scenario])} | {F(MedianOf(scenario, 0))} ({F(perSecond.Min())}–{F(perSecond.Max())}) | {R(MedianOf(scenario, 0) / alone)} | {F(MedianOf(scenario, 1))} | {F(MedianOf(scenario, 2))} ({F(p99.Min())}–{F(p99.Max())}) | {F(MedianOf(scenario, 3))} |");
         }
 
+        output.WriteLine();
+        string meets = MedianOf(1, 0) / alone >= 0.5 ? "yes" : "no";
+        output.WriteLine($"DESIGN.md's target for (b), \"≤ 2x slower than alone\": {R(MedianOf(1, 0) / alone)} of (a), meets: {meets}.");
         output.WriteLine();
         output.WriteLine($"Targets (issue 13): (b) at least 0.5x of (a) with p99 under 2,000 µs: {R(MedianOf(1, 0) / alone)}, p99 {F(MedianOf(1, 2))} µs. (c) no worse than (d): (c)/(d) = {R(MedianOf(2, 0) / MedianOf(3, 0))}. Seed 002, Python's GIL with one CPU-bound thread: 7x, 8.9x, ~10x slower (0.14x, 0.11x, 0.10x).");
         output.WriteLine();
@@ -157,8 +189,9 @@ internal static class QuickTable
     }
 
     /// <summary>
-    /// The child's side: measures column <paramref name="column"/> of row <paramref name="row"/> and prints "ns bytes";
-    /// negative rows are the figures of the memory and I/O sections, printed as their fields.
+    /// The child's side: measures column <paramref name="column"/> of row <paramref name="row"/> and prints
+    /// "min median max bytes" (ns/op of the rounds, B/op of the median round); negative rows are the figures of the
+    /// memory and I/O sections, printed as their fields.
     /// </summary>
     public static void MeasureAndPrint(int row, int column, TextWriter output)
     {
@@ -175,8 +208,8 @@ internal static class QuickTable
 
         Row spec = s_rows[row];
         Func<int, Sample> run = column == 0 ? spec.Tasklets : spec.Baselines[column - 1].Run;
-        Sample median = Median(run, spec.Size);
-        output.WriteLine(Invariant(median.NsPerOp) + " " + Invariant(median.BytesPerOp));
+        Sample[] rounds = MeasureRounds(run, spec.Size);
+        output.WriteLine(string.Join(' ', new[] { rounds[0].NsPerOp, rounds[Rounds / 2].NsPerOp, rounds[^1].NsPerOp, rounds[Rounds / 2].BytesPerOp }.Select(Invariant)));
     }
 
     private static double[] MeasureSection(int row)
@@ -184,7 +217,17 @@ internal static class QuickTable
         switch (row)
         {
             case BlockedBytesRow:
-                return [Workloads.BlockedTaskletBytes(BlockedTasklets), 0];
+                {
+                    var bytes = new double[Rounds];
+                    for (int i = 0; i < Rounds; i++)
+                    {
+                        bytes[i] = Workloads.BlockedTaskletBytes(BlockedTasklets);
+                    }
+
+                    Array.Sort(bytes);
+                    return [bytes[0], bytes[Rounds / 2], bytes[^1]];
+                }
+
             case SleepBesideCpuRow:
                 {
                     IoPriority.SleepBesideCpu(Sleeps / 10); // warm-up
@@ -213,10 +256,10 @@ internal static class QuickTable
         }
     }
 
-    private static (double Ns, double Bytes) MeasureFigure(int row, int column)
+    private static Figure MeasureFigure(int row, int column)
     {
-        double[] fields = MeasureInChild(row, column, 2);
-        return (fields[0], fields[1]);
+        double[] fields = MeasureInChild(row, column, 4);
+        return new Figure(fields[0], fields[1], fields[2], fields[3]);
     }
 
     private static double[] MeasureInChild(int row, int column, int fieldCount)
@@ -252,7 +295,8 @@ internal static class QuickTable
 
     private static string R(double ratio) => ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
 
-    private static Sample Median(Func<int, Sample> run, int size)
+    /// <summary>The <see cref="Rounds"/> timed rounds of one workload after its warm-up, sorted by ns/op.</summary>
+    private static Sample[] MeasureRounds(Func<int, Sample> run, int size)
     {
         // Warm-up: each workload's timed loop lives in one async method that a run calls once, so it takes
         // WarmUpRuns small runs before tiered compilation has promoted it to optimized (tier-1, PGO) code. A count
@@ -264,21 +308,27 @@ internal static class QuickTable
             run(Math.Max(20_000, size / 100));
         }
 
-        var samples = new Sample[Runs];
-        for (int i = 0; i < Runs; i++)
+        var samples = new Sample[Rounds];
+        for (int i = 0; i < Rounds; i++)
         {
             samples[i] = run(size);
         }
 
         Array.Sort(samples, static (a, b) => a.NsPerOp.CompareTo(b.NsPerOp));
-        return samples[Runs / 2];
+        return samples;
     }
 
     private static string Invariant(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
     private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
 
-    private static string F(double value) => value.ToString(value < 10 ? "0.0" : "0", CultureInfo.InvariantCulture);
+    private static string F(double value) => DesignTarget.AsPrinted(value).ToString(value < 10 ? "0.0" : "0", CultureInfo.InvariantCulture);
 
-    private sealed record Row(string Name, int Size, Func<int, Sample> Tasklets, params (string Name, Func<int, Sample> Run)[] Baselines);
+    private sealed record Row(string Key, string Name, int Size, Func<int, Sample> Tasklets, params (string Name, Func<int, Sample> Run)[] Baselines);
+
+    /// <summary>One figure over its rounds: min, median and max (ns/op, or B for the memory line), and B/op of the median round.</summary>
+    private readonly record struct Figure(double Min, double Median, double Max, double Bytes)
+    {
+        public string Spread() => $"{F(Median)} ({F(Min)}–{F(Max)})";
+    }
 }

@@ -4,7 +4,7 @@ namespace Tasklets.Benchmarks;
 
 /// <summary>
 /// A minimal single-threaded SynchronizationContext (lock + queue + Monitor.Wait): the cooperative, one-core
-/// baseline of anchors-perf.md ("STC st"). Posted work runs in order on the thread inside <see cref="Run"/>.
+/// baseline of the peer measurements ("STC st", docs/performance.md). Posted work runs in order on the thread inside <see cref="Run"/>.
 /// </summary>
 internal sealed class SingleThreadContext : SynchronizationContext
 {

@@ -198,7 +198,7 @@ internal static class Workloads
     private static System.Threading.Channels.Channel<int> StcChannelOf(int capacity) => capacity switch
     {
         < 0 => StcChannel.CreateUnbounded<int>(),
-        0 => StcChannel.CreateBounded<int>(1), // STC has no rendezvous: bounded(1), as in anchors-perf.md
+        0 => StcChannel.CreateBounded<int>(1), // STC has no rendezvous: bounded(1), as in the peer measurements (docs/performance.md)
         _ => StcChannel.CreateBounded<int>(capacity),
     };
 
