@@ -74,8 +74,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     }
 
     /// <summary>Creates an unbounded channel: sends never block (goless's "async" channel).</summary>
+    /// <param name="name">A name for diagnostics (<see cref="Name"/>: Dump, deadlock reports, exception messages); null for none.</param>
     /// <returns>The channel.</returns>
-    public static Channel<T> CreateUnbounded() => new(unbounded: true);
+    public static Channel<T> CreateUnbounded(string? name = null) => new(unbounded: true) { Name = name };
 
     /// <summary>A name for diagnostics: <see cref="Scheduler.Dump"/>, deadlock reports, the debugger.</summary>
     public string? Name { get; init; }

@@ -197,6 +197,28 @@ public partial class Tasklet
     /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
     public static Tasklet<T> Go<T>(Func<Task<T>> body, string? name = null) => CurrentScheduler(nameof(Go)).Go(body, name);
 
+    /// <summary>
+    /// Spawns a tasklet on the current scheduler that <paramref name="cancellationToken"/> kills: see
+    /// <see cref="Scheduler.Go(Func{Task}, string?, CancellationToken)"/>.
+    /// </summary>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    public static Tasklet Go(Func<Task> body, string? name, CancellationToken cancellationToken)
+        => CurrentScheduler(nameof(Go)).Go(body, name, cancellationToken);
+
+    /// <summary>Spawns a tasklet that produces a result on the current scheduler, killed by <paramref name="cancellationToken"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    public static Tasklet<T> Go<T>(Func<Task<T>> body, string? name, CancellationToken cancellationToken)
+        => CurrentScheduler(nameof(Go)).Go(body, name, cancellationToken);
+
     private static Scheduler CurrentScheduler(string member)
         => Scheduler.Current ?? throw new InvalidOperationException(Strings.NoCurrentScheduler("Tasklet." + member));
 
@@ -262,7 +284,21 @@ public partial class Tasklet
     /// <exception cref="InvalidOperationException">Not called inside a tasklet; outside, use Task.Delay.</exception>
     /// <exception cref="TaskletExitException">The tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The tasklet's timeout expired first.</exception>
-    public static ValueTask Sleep(TimeSpan delay)
+    public static ValueTask Sleep(TimeSpan delay) => Sleep(delay, default);
+
+    /// <summary>
+    /// Suspends the current tasklet for <paramref name="delay"/> on the scheduler's clock, or until
+    /// <paramref name="cancellationToken"/> is cancelled.
+    /// </summary>
+    /// <param name="delay">How long; <see cref="TimeSpan.Zero"/> yields; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> waits until cancelled or killed.</param>
+    /// <param name="cancellationToken">Ends the sleep early with <see cref="OperationCanceledException"/>; a token already cancelled throws without switching.</param>
+    /// <returns>Completes after the delay.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="delay"/> is negative (other than infinite).</exception>
+    /// <exception cref="InvalidOperationException">Not called inside a tasklet; outside, use Task.Delay.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    /// <exception cref="TaskletExitException">The tasklet was killed.</exception>
+    /// <exception cref="TaskletTimeoutException">The tasklet's timeout expired first.</exception>
+    public static ValueTask Sleep(TimeSpan delay, CancellationToken cancellationToken)
     {
         if (delay < TimeSpan.Zero && delay != System.Threading.Timeout.InfiniteTimeSpan)
         {
@@ -271,6 +307,11 @@ public partial class Tasklet
 
         Tasklet current = RequireCurrent(nameof(Sleep));
         current.ThrowIfInterrupted();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled(cancellationToken);
+        }
+
         if (delay == TimeSpan.Zero)
         {
             return current.YieldAsync();
@@ -278,7 +319,7 @@ public partial class Tasklet
 
         Waiter waiter = Waiter.ForParty(current);
         long generation = waiter.BeginWait(WaitKind.Sleep);
-        waiter.Commit(generation, current, delay, 0, default);
+        waiter.Commit(generation, current, delay, 0, cancellationToken);
         return waiter.AsValueTask();
     }
 
@@ -408,10 +449,10 @@ public partial class Tasklet
         _scheduler.RequestInterrupt(this, null);
     }
 
-    /// <summary>Kills the tasklet and waits until it is dead.</summary>
-    /// <returns>Completes when the tasklet is dead. Throws the tasklet's failure if it failed while dying.</returns>
+    /// <summary>Kills the tasklet (<see cref="Kill"/>, which never blocks) and waits until it is dead.</summary>
+    /// <returns>Completes when the tasklet is dead (its <c>finally</c> blocks ran). Throws the tasklet's failure if it failed while dying.</returns>
     /// <exception cref="TaskletExitException">The caller killed itself, or the caller was killed while waiting.</exception>
-    public async ValueTask KillAsync()
+    public async ValueTask KillAndJoinAsync()
     {
         Kill();
         try
@@ -423,6 +464,11 @@ public partial class Tasklet
             // The expected outcome of a kill.
         }
     }
+
+    /// <summary>The former name of <see cref="KillAndJoinAsync"/>, kept until 1.0: kills the tasklet and waits until it is dead.</summary>
+    /// <returns>Completes when the tasklet is dead.</returns>
+    [Obsolete("Use KillAndJoinAsync: KillAsync reads as the async twin of Kill, which never blocks. KillAsync will be removed in 1.0.")]
+    public ValueTask KillAsync() => KillAndJoinAsync();
 
     /// <summary>
     /// Raises <paramref name="exception"/> in the tasklet at its blocking point (Stackless's <c>throw</c>): at once if
@@ -450,6 +496,52 @@ public partial class Tasklet
         }
 
         _scheduler.RequestInterrupt(this, exception);
+    }
+
+    // ---------------------------------------------------------------- kill by a token (Go with a CancellationToken)
+
+    // The registration's callback: on the cancelling thread (any thread, or inline in Register when the token was
+    // cancelled meanwhile). Never throws, unlike Kill on itself: a tasklet that cancels its own token is killed at
+    // its next library operation instead of having TaskletExitException thrown out of Cancel.
+    private static readonly Action<object?> s_killByToken = static state => ((Tasklet)state!).KillByToken();
+
+    private void KillByToken()
+    {
+        if (TryEndBeforeStart(new TaskletExitException()))
+        {
+            return;
+        }
+
+        if (IsAlive)
+        {
+            _scheduler.RequestInterrupt(this, null); // the kill's mark, its token and the wake, on the scheduler thread
+        }
+    }
+
+    /// <summary>
+    /// Binds <paramref name="cancellationToken"/> to this tasklet before it is spawned: cancelling it kills the tasklet.
+    /// Spawning thread, before the spawn publishes the tasklet. Nothing is allocated when the token cannot be cancelled.
+    /// </summary>
+    internal void KillOn(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return;
+        }
+
+        // Written before the spawn publishes the tasklet (the inbox lock, or the owner thread itself), so the scheduler
+        // thread, the only reader (ReleaseKillToken at the death), sees the whole struct. The callback, which may run
+        // inline here or concurrently on the cancelling thread, never reads the field.
+        Cold.KillRegistration = cancellationToken.UnsafeRegister(s_killByToken, this);
+    }
+
+    /// <summary>The tasklet died: its kill token no longer needs it. Scheduler thread (after the spawn was taken in).</summary>
+    internal void ReleaseKillToken()
+    {
+        if (_cold is { KillRegistration: var registration } && registration != default)
+        {
+            registration.Unregister(); // never waits for a running callback: that one only posts a kill to a dead tasklet
+        }
     }
 
     // ---------------------------------------------------------------- internals

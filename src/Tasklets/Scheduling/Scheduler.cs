@@ -30,6 +30,8 @@ public sealed partial class Scheduler : IDisposable
     private static readonly SendOrPostCallback s_spawn = static _ => { };
     private static readonly SendOrPostCallback s_interrupt = static _ => { };
     private static readonly SendOrPostCallback s_checkCompleted = static _ => { };
+    private static readonly SendOrPostCallback s_killAll = static _ => { };
+    private static readonly SendOrPostCallback s_stop = static _ => { };
 
     private readonly SchedulerOptions _options;
     private readonly TimeProvider _time;
@@ -58,6 +60,8 @@ public sealed partial class Scheduler : IDisposable
     private int _passStepsLeft;  // steps left in it: as many as entries were ready when it began
     private readonly List<Exception> _callbackFailures = [];
     private DeadlockException? _pendingDeadlock;
+    private RunStop? _runStop;  // the stop of the Run(CancellationToken) in progress, or null; owner thread
+    private bool _stopping;     // a stop was applied: every tasklet, also one spawned from now on, is killed; owner thread
     private int _aliveAtDeadlockKill;        // alive tasklets when a deadlock's tasklets were last killed
     private int _deadlockRoundsWithoutDeath; // kill rounds since then in which no tasklet died
     private const int MaxDeadlockRoundsWithoutDeath = 3;
@@ -167,6 +171,44 @@ public sealed partial class Scheduler : IDisposable
         return tasklet;
     }
 
+    /// <summary>
+    /// Spawns a tasklet that <paramref name="cancellationToken"/> kills: cancelling it is <see cref="Tasklet.Kill"/>
+    /// (<see cref="TaskletExitException"/> at its blocking point, its <c>finally</c> blocks run). Any thread may call it.
+    /// </summary>
+    /// <param name="body">The tasklet's code: usually an async lambda.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">
+    /// Cancelling it kills the tasklet; already cancelled, the tasklet dies without running (as one killed before it
+    /// started). The registration on the token is removed when the tasklet dies; a token that cannot be cancelled
+    /// costs nothing. A tasklet that cancels its own token is killed at its next library operation.
+    /// </param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public Tasklet Go(Func<Task> body, string? name, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var tasklet = new Tasklet(this, body, name);
+        tasklet.KillOn(cancellationToken);
+        Spawn(tasklet);
+        return tasklet;
+    }
+
+    /// <summary>Spawns a tasklet that produces a result, killed by <paramref name="cancellationToken"/>; see <see cref="Go(Func{Task}, string?, CancellationToken)"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public Tasklet<T> Go<T>(Func<Task<T>> body, string? name, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var tasklet = new Tasklet<T>(this, body, name);
+        tasklet.KillOn(cancellationToken);
+        Spawn(tasklet);
+        return tasklet;
+    }
+
     private void Spawn(Tasklet tasklet)
     {
         if (_disposed)
@@ -205,6 +247,136 @@ public sealed partial class Scheduler : IDisposable
     {
         RunCore(RunMode.UntilDone, null, 0);
         ThrowUnobservedFailures(final: true);
+    }
+
+    /// <summary>
+    /// Runs until no tasklet is alive, as <see cref="Run()"/>, or until <paramref name="cancellationToken"/> is
+    /// cancelled: then every tasklet is killed (<see cref="KillAll"/>, and so is any tasklet spawned while Run is still
+    /// inside), Run goes on until they are dead (their <c>finally</c> blocks ran), and throws
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the run; already cancelled, the tasklets are killed before any of them runs a step.</param>
+    /// <remarks>
+    /// <para>After the cancellation, <see cref="KeepAlive"/> holds no longer keep Run inside, and a killed tasklet
+    /// left awaiting something foreign (a kill cannot end another library's await) is abandoned once its
+    /// <see cref="Tasklet.CancellationToken"/> callbacks ran, as by <see cref="Run(Func{Task}, SchedulerOptions?)"/>.</para>
+    /// <para>Failures nobody observed and deadlocks are reported as by <see cref="Run()"/> and take precedence over the
+    /// cancellation. A run that ended before the cancellation reached the scheduler returns normally.</para>
+    /// </remarks>
+    /// <exception cref="OperationCanceledException">The run was stopped by <paramref name="cancellationToken"/>.</exception>
+    /// <exception cref="DeadlockException">Every tasklet is blocked on library primitives and nothing can wake any of them.</exception>
+    /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures (by joining them).</exception>
+    /// <exception cref="InvalidOperationException">Another thread is running this scheduler, or a tasklet of it called Run.</exception>
+    public void Run(CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            Run();
+            return;
+        }
+
+        // The stop is one more inbox request, so that the kills are made by the thread that owns the alive list. The
+        // stop object tells this run's request from one a late callback of an earlier run left in the inbox.
+        // RunCore makes it this run's stop once this thread owns the scheduler; a request posted before (a token
+        // already cancelled) waits in the inbox, which the loop takes in first.
+        var stop = new RunStop(this);
+        using (cancellationToken.UnsafeRegister(static s => ((RunStop)s!).Scheduler.PostStop((RunStop)s), stop))
+        {
+            RunCore(RunMode.UntilDone, null, 0, stop);
+        }
+
+        ThrowUnobservedFailures(final: true);
+        if (stop.Applied) // written by this thread, inside RunCore
+        {
+            throw new OperationCanceledException(
+                "Scheduler.Run was cancelled: its tasklets were killed and are dead (their finally blocks ran).", cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Runs the scheduler (<see cref="Run(CancellationToken)"/>) on a new dedicated thread, not a thread-pool thread,
+    /// and returns a task that completes when Run would return: with its exception (faulted), cancelled when
+    /// <paramref name="cancellationToken"/> stopped it, or successfully.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the run: its tasklets are killed and the task is cancelled once they are dead.</param>
+    /// <returns>The run; its continuations never run on the scheduler's thread.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    public Task RunAsync(CancellationToken cancellationToken = default)
+    {
+        if (_disposed)
+        {
+            ThrowHelper.ThrowObjectDisposed(this);
+        }
+
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                Run(cancellationToken);
+                completion.SetResult();
+            }
+            catch (OperationCanceledException e) when (e.CancellationToken == cancellationToken && cancellationToken.IsCancellationRequested)
+            {
+                completion.SetCanceled(cancellationToken);
+            }
+            catch (Exception e)
+            {
+                completion.SetException(e);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "Tasklets scheduler",
+        };
+        thread.Start();
+        return completion.Task;
+    }
+
+    /// <summary>
+    /// Kills every alive tasklet (<see cref="Tasklet.Kill"/> on each): <see cref="TaskletExitException"/> at their
+    /// blocking points, their <c>finally</c> blocks run. Never blocks; any thread may call it.
+    /// </summary>
+    /// <remarks>
+    /// From a tasklet of this scheduler it kills the others at once and the caller itself at its next library
+    /// operation. From another thread it is applied by the thread that runs the scheduler before that runs another
+    /// step (while no thread runs it, by the next Run method), to the tasklets alive then; a tasklet spawned after
+    /// the call is not killed.
+    /// </remarks>
+    public void KillAll()
+    {
+        if (IsOwnerThread)
+        {
+            KillAlive();
+        }
+        else
+        {
+            PostToInbox(new Entry(null!, s_killAll, null), front: false);
+        }
+    }
+
+    // The token of Run(CancellationToken) was cancelled. Any thread (the token's callback).
+    private void PostStop(RunStop stop) => PostToInbox(new Entry(null!, s_stop, stop), front: false);
+
+    // A stop request of Run(CancellationToken) taken in from the inbox. Owner thread.
+    private void ApplyStop(RunStop stop)
+    {
+        if (!ReferenceEquals(stop, _runStop) || stop.Applied)
+        {
+            return; // a late request of a run that has returned, or a repeat
+        }
+
+        stop.Applied = true;
+        _stopping = true;
+        KillAlive();
+    }
+
+    /// <summary>The stop of one Run(CancellationToken) call, created per call; <see cref="Applied"/> is the owner thread's.</summary>
+    private sealed class RunStop(Scheduler scheduler)
+    {
+        public Scheduler Scheduler { get; } = scheduler;
+
+        public bool Applied;
     }
 
     /// <summary>
@@ -337,9 +509,10 @@ public sealed partial class Scheduler : IDisposable
         LeaveDeadlockGroupOnDispose();
     }
 
-    private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks)
+    private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks, RunStop? stop = null)
     {
         Enter(mode);
+        _runStop = stop; // only once this thread owns the scheduler: a Run refused by Enter must not replace the owner's
         EnterDiagnostics(mode); // Running/DumpAll; the step histogram's switch
         _loopContext = ExecutionContext.Capture(); // the Run caller's: posted steps give it back (see Step)
         UpdateCoarseClock(); // waits begun in the first steps are stamped with now, not 0 (Dump: "for N ms")
@@ -354,6 +527,8 @@ public sealed partial class Scheduler : IDisposable
         finally
         {
             FlushMetrics();
+            _stopping = false;
+            _runStop = null;
             BudgetDeadline = long.MaxValue;
             _running = null;
             SynchronizationContext.SetSynchronizationContext(savedContext);
@@ -383,7 +558,7 @@ public sealed partial class Scheduler : IDisposable
         else if (mode == RunMode.Shutdown)
         {
             DrainInbox();
-            KillAll();
+            KillAlive();
         }
 
         bool mainEnded = false;
@@ -399,7 +574,7 @@ public sealed partial class Scheduler : IDisposable
             {
                 // Run(main): main is done; the rest are killed so their finally blocks run.
                 mainEnded = true;
-                KillAll();
+                KillAlive();
             }
 
             if (mode == RunMode.Once && (_passStepsLeft <= 0 || _runQueue.Count == 0))
@@ -476,7 +651,7 @@ public sealed partial class Scheduler : IDisposable
             }
 
             // Run() also waits, with nothing alive, while a KeepAlive hold says more work will be posted.
-            bool held = mode == RunMode.UntilDone && main is null && Volatile.Read(ref _keepAlive) > 0;
+            bool held = mode == RunMode.UntilDone && main is null && !_stopping && Volatile.Read(ref _keepAlive) > 0;
             if (_aliveCount == 0 && _inboxCount == 0 && !held)
             {
                 if (_pendingDeadlock is { } deadlock)
@@ -488,7 +663,7 @@ public sealed partial class Scheduler : IDisposable
                 return false;
             }
 
-            if (mainEnded && _inboxCount == 0 && OnlyForeignWaitsLeft())
+            if ((mainEnded || _stopping) && _inboxCount == 0 && OnlyForeignWaitsLeft())
             {
                 // Run(main): main ended and the rest were killed. Those left await foreign work (a kill cannot reach
                 // into somebody else's awaitable) and, once their tokens' cancellation has run without waking them,
@@ -598,6 +773,7 @@ public sealed partial class Scheduler : IDisposable
     private void DropEndedBeforeStart(Tasklet tasklet)
     {
         tasklet.WaitUntilDead();
+        tasklet.ReleaseKillToken();
         RemoveAlive(tasklet);
         if (tasklet.Exception is not null and not TaskletExitException && !Volatile.Read(ref tasklet._observed))
         {
@@ -827,6 +1003,7 @@ public sealed partial class Scheduler : IDisposable
         }
 
         RemoveAlive(tasklet);
+        tasklet.ReleaseKillToken(); // one field read when no token was given to Go
         bool observed = tasklet.Finish(exception);
         if (exception is not null and not TaskletExitException && !observed && !Volatile.Read(ref tasklet._observed))
         {
@@ -1016,7 +1193,7 @@ public sealed partial class Scheduler : IDisposable
         return _runQueue.PopFront();
     }
 
-    private void KillAll()
+    private void KillAlive()
     {
         for (Tasklet? t = _aliveHead; t is not null; t = t._nextAlive)
         {
@@ -1159,6 +1336,14 @@ public sealed partial class Scheduler : IDisposable
             {
                 entry.Tasklet.ApplyInterrupt((Exception?)entry.State);
             }
+            else if (ReferenceEquals(entry.Callback, s_killAll))
+            {
+                KillAlive();
+            }
+            else if (ReferenceEquals(entry.Callback, s_stop))
+            {
+                ApplyStop((RunStop)entry.State!);
+            }
             else if (!entry.Front)
             {
                 _runQueue.PushBack(entry.Callback is null ? entry.Tasklet : RentPostedStep(entry.Tasklet, entry.Callback, entry.State));
@@ -1207,6 +1392,10 @@ public sealed partial class Scheduler : IDisposable
 
         _aliveHead = tasklet;
         _aliveCount++;
+        if (_stopping)
+        {
+            tasklet.Kill(); // spawned after a stop: it dies without running (one bool read per spawn otherwise)
+        }
     }
 
     private void RemoveAlive(Tasklet tasklet)

@@ -6,7 +6,7 @@ namespace Tasklets;
 public sealed record SchedulerOptions
 {
     /// <summary>
-    /// The clock of the scheduler's timers (<see cref="Tasklet.Sleep"/>, timeouts). Default
+    /// The clock of the scheduler's timers (<see cref="Tasklet.Sleep(TimeSpan)"/>, timeouts). Default
     /// <see cref="TimeProvider.System"/>; in deterministic mode (with <see cref="Seed"/>) a virtual clock unless this is set.
     /// </summary>
     public TimeProvider? Time { get; init; }

@@ -62,6 +62,26 @@ public static class Select
     public static ValueTask<int> WaitAsync(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
         => Core(cases, blocking: true, Timeout.InfiniteTimeSpan, cancellationToken);
 
+    /// <summary>
+    /// Like <see cref="WaitAsync(ReadOnlySpan{SelectCase})"/>, with both a timeout case and a cancellation token: returns
+    /// -1 if nothing fired in time; a cancelled select performed no case.
+    /// </summary>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="cases">The cases.</param>
+    /// <returns>The index of the case that fired, or -1 on timeout.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static ValueTask<int> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
+    {
+        if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+        {
+            ThrowHelper.ThrowArgumentOutOfRange(nameof(timeout), timeout, Strings.NegativeDelay);
+        }
+
+        return Core(cases, blocking: true, timeout, cancellationToken);
+    }
+
     /// <summary>The select with a default case: performs a ready case, or returns -1 at once if none is ready.</summary>
     /// <param name="cases">The cases.</param>
     /// <returns>The index of the case that fired, or -1.</returns>

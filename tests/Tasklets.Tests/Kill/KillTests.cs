@@ -160,7 +160,7 @@ public class KillTests
     }
 
     [Fact]
-    public void KillAsync_ReturnsWhenDead()
+    public void KillAndJoinAsync_ReturnsWhenDead()
     {
         using var s = new Scheduler();
         var order = new OrderRecorder();
@@ -180,7 +180,7 @@ public class KillTests
             });
             await Tasklet.Yield();
             order.Expect(1);
-            await worker.KillAsync();
+            await worker.KillAndJoinAsync();
             order.Expect(3);
             Assert.False(worker.IsAlive);
         });

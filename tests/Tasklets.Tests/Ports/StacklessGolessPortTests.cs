@@ -184,7 +184,7 @@ public class StacklessGolessPortTests
             fresh.Kill();
             await Tasklet.Yield();
             Assert.Equal(-1, c.Balance);
-            await blocked.KillAsync();
+            await blocked.KillAndJoinAsync();
             Assert.Equal(0, c.Balance);
             Assert.True(cleaned);
             Assert.True(neverRan);

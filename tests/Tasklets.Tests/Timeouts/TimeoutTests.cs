@@ -130,7 +130,7 @@ public class TimeoutTests
                 {
                     restarts++;
                     log.Append("restart after ").Append(beats).Append(" beats;");
-                    await worker.KillAsync();
+                    await worker.KillAndJoinAsync();
                     worker = Start(stallAfter: 100);
                 }
             }

@@ -35,6 +35,12 @@ internal sealed class TaskletColdState
     /// <summary>The kill's cancellation of <see cref="KillSource"/> while its callbacks run (on the thread pool), or null.</summary>
     public Task? KillCancellation;
 
+    /// <summary>
+    /// The registration on the token given to Go (cancelling it kills the tasklet), or default. Written once by the
+    /// spawning thread before the spawn publishes the tasklet; read (unregistered) by the scheduler thread at the death.
+    /// </summary>
+    public CancellationTokenRegistration KillRegistration;
+
     /// <summary>The callback that reports a body completed off the scheduler; set once.</summary>
     public Action? EscapeCallback;
 
