@@ -247,6 +247,10 @@ internal static class AsyncMethodNames
         return core is null ? null : FieldIn(core.GetType(), "_continuationState")?.GetValue(core);
     }
 
+    // Diagnostics only, never on a path that must work: when trimming or NativeAOT removed the field, GetField returns
+    // null and Dump leaves the method names out of that line.
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2070", Justification = "Dump's method names are best-effort: a trimmed field leaves them out.")]
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Dump's method names are best-effort: a trimmed field leaves them out.")]
     private static FieldInfo? FieldIn(Type type, string name)
     {
         for (Type? t = type; t is not null; t = t.BaseType)
