@@ -18,7 +18,10 @@ for ((r = 1; r <= rounds; r++)); do
   for i in "${!rows[@]}"; do
     for build in "${order[@]}"; do
       label=$([ "$build" = "$before" ] && echo before || echo after)
-      read -r ns bytes < <(dotnet "$build/$dll" --measure "${rows[$i]}" 0)
+      # A build's child mode prints "ns bytes", or (since the main job reports spreads) "min median max bytes":
+      # the median is the figure compared.
+      read -r f1 f2 f3 f4 < <(dotnet "$build/$dll" --measure "${rows[$i]}" 0)
+      if [ -n "${f4:-}" ]; then ns=$f2 bytes=$f4; else ns=$f1 bytes=$f2; fi
       echo "${names[$i]} $label $ns $bytes" | tee -a "$out"
     done
   done
