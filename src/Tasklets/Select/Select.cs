@@ -99,9 +99,17 @@ public static class Select
             // A poll is a use: a party outside the tracked tasklets makes the sources reachable from outside, and a
             // tasklet's scheduler joins their deadlock group (it polls a channel it will receive from once ready: a
             // sender waiting on it is not deadlocked while the poller runs).
+            // A case polled again by the same scheduler (a poll loop) was recorded by its first poll: skip the
+            // interface call. The field is the polling tasklet's case, written and read by its own thread; a stale
+            // value from another thread only costs one more (idempotent) record.
+            Scheduler? poller = current?.Scheduler;
             foreach (SelectCase c in cases)
             {
-                c.Source.MarkUsedBy(current);
+                if (poller is null || !ReferenceEquals(c._polledBy, poller))
+                {
+                    c.Source.MarkUsedBy(current);
+                    c._polledBy = poller;
+                }
             }
 
             return -1;

@@ -19,6 +19,7 @@ public abstract class SelectCase
     internal Waiter? _waiter;
     internal long _generation;
     internal int _caseIndex;
+    internal Scheduler? _polledBy; // the scheduler whose use a Select.Try poll of this case last recorded (Select.Try)
 
     // The wait source (a Channel<T>, a tasklet's joiners), typed by the subclass. Kept here rather than in the
     // subclasses, so that a select reads it with no virtual call (sorting, locking, withdrawing).
