@@ -1,3 +1,4 @@
+using Tasklets.Tests.Infrastructure;
 using Xunit;
 
 namespace Tasklets.Tests.Deadlock;
@@ -12,8 +13,6 @@ namespace Tasklets.Tests.Deadlock;
 [Collection(NonParallel.Name)]
 public class GroupDetectionTests
 {
-    private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(30);
-
     [Fact]
     public void TwoDeadlockedSchedulers_AreDetected_WhileAThirdKeepsRunning()
     {
@@ -45,7 +44,7 @@ public class GroupDetectionTests
 
         RunningScheduler busyRun = RunningScheduler.Start(busy);
         RunningScheduler aRun = RunningScheduler.Start(a);
-        Assert.True(spawned.Wait(s_guard));
+        Assert.True(spawned.Wait(RunningScheduler.Guard));
         RunningScheduler bRun = RunningScheduler.Start(b); // b's Run would return at once with nothing spawned yet
         DeadlockException fromA = Assert.IsType<DeadlockException>(aRun.Join());
         DeadlockException fromB = Assert.IsType<DeadlockException>(bRun.Join());
@@ -101,7 +100,7 @@ public class GroupDetectionTests
         }, "consumer");
 
         RunningScheduler aRun = RunningScheduler.Start(a);
-        Assert.True(spawned.Wait(s_guard));
+        Assert.True(spawned.Wait(RunningScheduler.Guard));
         Assert.Null(RunningScheduler.Start(b).Join());
         DeadlockException deadlock = Assert.IsType<DeadlockException>(aRun.Join());
         Assert.Contains("'consumer': receive on channel 'items'", deadlock.Message, StringComparison.Ordinal);
@@ -136,7 +135,7 @@ public class GroupDetectionTests
         }, "client");
 
         RunningScheduler serverRun = RunningScheduler.Start(server);
-        Assert.True(serverReady.Wait(s_guard));
+        Assert.True(serverReady.Wait(RunningScheduler.Guard));
         Assert.Null(RunningScheduler.Start(client).Join());
         Assert.Null(serverRun.Join());
         Assert.Equal(42, answer);
@@ -169,7 +168,7 @@ public class GroupDetectionTests
         }, "client");
 
         RunningScheduler serverRun = RunningScheduler.Start(server);
-        Assert.True(serverRunning.Wait(s_guard));
+        Assert.True(serverRunning.Wait(RunningScheduler.Guard));
         RunningScheduler clientRun = RunningScheduler.Start(client);
         ReleaseWhenStuck(client, release, clientRun, serverRun);
         Assert.Equal(42, answer);
@@ -210,7 +209,7 @@ public class GroupDetectionTests
         }, "waiter");
 
         RunningScheduler aRun = RunningScheduler.Start(a);
-        Assert.True(spawned.Wait(s_guard));
+        Assert.True(spawned.Wait(RunningScheduler.Guard));
         RunningScheduler bRun = RunningScheduler.Start(b);
         ReleaseWhenStuck(a, release, aRun, bRun);
         Assert.Equal(5, got);
@@ -284,7 +283,7 @@ public class GroupDetectionTests
         { IsBackground = true };
         host.Start();
         ReleaseWhenStuck(a, release, aRun);
-        Assert.True(host.Join(s_guard));
+        Assert.True(host.Join(RunningScheduler.Guard));
         Assert.Equal(9, got);
     }
 
@@ -370,7 +369,7 @@ public class GroupDetectionTests
         });
 
         Assert.Null(run.Join());
-        Assert.True(thread.Join(s_guard));
+        Assert.True(thread.Join(RunningScheduler.Guard));
         Assert.Equal(11111, sum);
         stopBusy.Set();
         Assert.Null(busyRun.Join());
@@ -391,53 +390,11 @@ public class GroupDetectionTests
     // without an exception.
     private static void ReleaseWhenStuck(Scheduler stuck, ManualResetEventSlim release, params RunningScheduler[] runs)
     {
-        WaitUntilStuck(stuck);
+        RunningScheduler.WaitUntilStuck(stuck);
         release.Set();
         foreach (RunningScheduler run in runs)
         {
             Assert.Null(run.Join());
-        }
-    }
-
-    // Waits until `scheduler` sleeps as a stuck scheduler: its group's verdict was taken when it got there, so a
-    // false deadlock would be on its way by now.
-    private static void WaitUntilStuck(Scheduler scheduler)
-    {
-        var spin = new SpinWait();
-        DateTime deadline = DateTime.UtcNow + s_guard;
-        while (!scheduler.IsStuckForDeadlock)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "hang guard: the scheduler never got stuck");
-            spin.SpinOnce();
-        }
-    }
-
-    /// <summary>A scheduler's Run on a thread of its own, with what it threw.</summary>
-    private sealed class RunningScheduler
-    {
-        private readonly Thread _thread;
-        private readonly Scheduler _scheduler;
-        private Exception? _failure;
-
-        private RunningScheduler(Scheduler scheduler)
-        {
-            _scheduler = scheduler;
-            _thread = new Thread(() => _failure = Record.Exception(scheduler.Run)) { IsBackground = true };
-        }
-
-        public bool IsDone => !_thread.IsAlive;
-
-        public static RunningScheduler Start(Scheduler scheduler)
-        {
-            var running = new RunningScheduler(scheduler);
-            running._thread.Start();
-            return running;
-        }
-
-        public Exception? Join()
-        {
-            Assert.True(_thread.Join(s_guard), "hang guard: Run() did not return; its tasklets:\n" + _scheduler.Dump());
-            return _failure;
         }
     }
 }

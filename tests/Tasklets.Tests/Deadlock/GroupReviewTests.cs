@@ -13,9 +13,6 @@ namespace Tasklets.Tests.Deadlock;
 [Collection(NonParallel.Name)]
 public class GroupReviewTests
 {
-    // Generous for a verdict that takes microseconds; a hang (the bug) costs this much per failing test.
-    private static readonly TimeSpan s_guard = TimeSpan.FromSeconds(10);
-
     // ------------------------------------------------------------------ missed deadlocks
 
     /// <summary>
@@ -39,7 +36,7 @@ public class GroupReviewTests
         }, "waiter");
 
         RunningScheduler aRun = RunningScheduler.Start(a);
-        WaitUntil(() => a.IsStuckForDeadlock, "a never got stuck"); // rightly no verdict: "short" is alive in pumped's inbox
+        RunningScheduler.WaitUntil(() => a.IsStuckForDeadlock, "a never got stuck"); // rightly no verdict: "short" is alive in pumped's inbox
         pumped.RunUntilIdle(); // "short" ends: nothing in the group can act any more
 
         DeadlockException deadlock = Assert.IsType<DeadlockException>(aRun.JoinOrUnblock(waiter));
@@ -63,7 +60,7 @@ public class GroupReviewTests
         }, "waiter");
 
         RunningScheduler aRun = RunningScheduler.Start(a);
-        WaitUntil(() => a.IsStuckForDeadlock, "a never got stuck");
+        RunningScheduler.WaitUntil(() => a.IsStuckForDeadlock, "a never got stuck");
         partner.Dispose(); // kills "never-run" before it starts: the partner is finished, and disposed for good
 
         DeadlockException deadlock = Assert.IsType<DeadlockException>(aRun.JoinOrUnblock(waiter));
@@ -120,7 +117,7 @@ public class GroupReviewTests
         }, "asker");
 
         RunningScheduler aRun = RunningScheduler.Start(a);
-        WaitUntil(() => aRun.IsDone || a.IsStuckForDeadlock, "a neither got stuck nor ended");
+        RunningScheduler.WaitUntil(() => aRun.IsDone || a.IsStuckForDeadlock, "a neither got stuck nor ended");
         ui.RunUntilIdle(); // the invocation sends the reply
 
         Assert.Null(aRun.JoinOrUnblock(asker));
@@ -216,67 +213,6 @@ public class GroupReviewTests
         {
             GC.Collect();
             GC.WaitForPendingFinalizers();
-        }
-    }
-
-    // ------------------------------------------------------------------ helpers
-
-    private static void WaitUntil(Func<bool> condition, string what)
-    {
-        var spin = new SpinWait();
-        DateTime deadline = DateTime.UtcNow + s_guard;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "hang guard: " + what);
-            spin.SpinOnce();
-        }
-    }
-
-    /// <summary>A scheduler's Run on a thread of its own, with what it threw.</summary>
-    private sealed class RunningScheduler
-    {
-        private readonly Thread _thread;
-        private readonly Scheduler _scheduler;
-        private Exception? _failure;
-
-        private RunningScheduler(Scheduler scheduler)
-        {
-            _scheduler = scheduler;
-            _thread = new Thread(() => _failure = Record.Exception(scheduler.Run)) { IsBackground = true };
-        }
-
-        public bool IsDone => !_thread.IsAlive;
-
-        // Blocked on a lock (or sleeping), or ended.
-        public bool IsBlockedOrDone => (_thread.ThreadState & (ThreadState.WaitSleepJoin | ThreadState.Stopped)) != 0;
-
-        public static RunningScheduler Start(Scheduler scheduler)
-        {
-            var running = new RunningScheduler(scheduler);
-            running._thread.Start();
-            return running;
-        }
-
-        /// <summary>
-        /// What Run threw. On a hang, kills <paramref name="blocked"/> (an interrupt through the inbox wakes a stuck
-        /// scheduler) so that the thread ends, then fails the test with the dump taken before.
-        /// </summary>
-        public Exception? JoinOrUnblock(params Tasklet[] blocked)
-        {
-            if (_thread.Join(s_guard))
-            {
-                return _failure;
-            }
-
-            string dump = _scheduler.Dump();
-            foreach (Tasklet t in blocked)
-            {
-                t.Kill();
-            }
-
-            _thread.Join(s_guard);
-            Assert.Fail("hang guard: Run() did not return (a missed deadlock); its tasklets were:\n" + dump);
-            return null;
         }
     }
 }
