@@ -149,13 +149,7 @@ public sealed partial class Scheduler : IDisposable
     /// <param name="name">A name for diagnostics.</param>
     /// <returns>The new tasklet.</returns>
     /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
-    public Tasklet Go(Func<Task> body, string? name = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        var tasklet = new Tasklet(this, body, name);
-        Spawn(tasklet);
-        return tasklet;
-    }
+    public Tasklet Go(Func<Task> body, string? name = null) => Go(body, name, CancellationToken.None);
 
     /// <summary>Spawns a tasklet that produces a result. Any thread may call it.</summary>
     /// <typeparam name="T">The result type.</typeparam>
@@ -163,13 +157,7 @@ public sealed partial class Scheduler : IDisposable
     /// <param name="name">A name for diagnostics.</param>
     /// <returns>The new tasklet; await it for the result.</returns>
     /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
-    public Tasklet<T> Go<T>(Func<Task<T>> body, string? name = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        var tasklet = new Tasklet<T>(this, body, name);
-        Spawn(tasklet);
-        return tasklet;
-    }
+    public Tasklet<T> Go<T>(Func<Task<T>> body, string? name = null) => Go(body, name, CancellationToken.None);
 
     /// <summary>
     /// Spawns a tasklet that <paramref name="cancellationToken"/> kills: cancelling it is <see cref="Tasklet.Kill"/>
