@@ -134,14 +134,19 @@ public class GoCancellationTokenTests
     public void TaskletGo_WithToken_SpawnsOnTheCurrentSchedulerAndTheTokenKills()
     {
         using var cts = new CancellationTokenSource();
-        Scheduler.Run(async () =>
+        // Virtual time: a sleeper the token failed to kill wakes after its hour and the assertion fails, rather than
+        // the test waiting forever on an infinite sleep.
+        using Scheduler s = SchedulerExtensions.Deterministic();
+        s.Go(async () =>
         {
-            Tasklet t = Tasklet.Go(() => Tasklet.Sleep(Timeout.InfiniteTimeSpan).AsTask(), "sleeper", cts.Token);
+            Tasklet t = Tasklet.Go(() => Tasklet.Sleep(TimeSpan.FromHours(1)).AsTask(), "sleeper", cts.Token);
             Tasklet<int> r = Tasklet.Go(() => Task.FromResult(7), "result", cts.Token);
             Assert.Equal(7, await r);
             cts.Cancel();
             await Assert.ThrowsAsync<TaskletExitException>(async () => await t);
+            Assert.Same(s, t.Scheduler);
         });
+        s.Run();
     }
 
     [Fact]

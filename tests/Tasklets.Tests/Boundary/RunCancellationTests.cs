@@ -7,7 +7,7 @@ namespace Tasklets.Tests.Boundary;
 [Collection(NonParallel.Name)] // schedulers inside Run on other threads, waiting on holds: process-wide deadlock state
 public class RunCancellationTests
 {
-    private static readonly TimeSpan HangGuard = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan HangGuard = RunningScheduler.Guard;
 
     [Fact]
     public void Run_TokenCancelled_KillsEveryTaskletWaitsForTheirFinallyThenThrows()
@@ -40,7 +40,16 @@ public class RunCancellationTests
             await Tasklet.Sleep(Timeout.InfiniteTimeSpan);
         });
 
-        var e = Assert.Throws<OperationCanceledException>(() => s.Run(cts.Token));
+        OperationCanceledException e;
+        using (HangWatch.Start(() =>
+        {
+            s.KillAll();
+            hold.Dispose();
+        }))
+        {
+            e = Assert.Throws<OperationCanceledException>(() => s.Run(cts.Token));
+        }
+
         Assert.Equal(cts.Token, e.CancellationToken);
         Assert.Equal(3, finallies);
         Assert.Empty(s.Tasklets);

@@ -69,7 +69,9 @@ public class WaitWithTimeoutAndTokenTests
         var ch = new Channel<int>();
         int fired = 0;
         s.Go(async () => fired = await Select.WaitAsync(TimeSpan.FromSeconds(1), cts.Token, ch.ReceiveCase()));
-        s.Run();
+        // RunFor, not Run: it jumps the virtual clock to the timer and returns once nothing is ready, so a select
+        // that ignored its timeout (the token keeps a party outside able to wake it) fails instead of waiting forever.
+        Assert.False(s.RunFor(TimeSpan.FromSeconds(30)));
         Assert.Equal(-1, fired);
         Assert.Equal(0, ch.Balance);
     }
