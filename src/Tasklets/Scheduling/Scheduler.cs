@@ -32,6 +32,7 @@ public sealed partial class Scheduler : IDisposable
     private static readonly SendOrPostCallback s_checkCompleted = static _ => { };
     private static readonly SendOrPostCallback s_killAll = static _ => { };
     private static readonly SendOrPostCallback s_stop = static _ => { };
+    private static readonly SendOrPostCallback s_dispose = static _ => { };
 
     private readonly SchedulerOptions _options;
     private readonly TimeProvider _time;
@@ -77,7 +78,6 @@ public sealed partial class Scheduler : IDisposable
     // Which thread is inside a Run method (0: none). Written under _inboxLock.
     private volatile int _ownerThreadId;
     private int _keepAlive;
-    private bool _disposed;
 
     /// <summary>Creates a scheduler.</summary>
     /// <param name="options">Options; null for the defaults (system clock, FIFO, kill on deadlock).</param>
@@ -218,7 +218,7 @@ public sealed partial class Scheduler : IDisposable
                 JoinDeadlockGroups(this, spawner); // on a tie the target stays the root: a hub outlives its visitors
             }
 
-            PostToInbox(new Entry(tasklet, s_spawn, null), front: false);
+            PostWork(new Entry(tasklet, s_spawn, null));
         }
     }
 
@@ -319,52 +319,6 @@ public sealed partial class Scheduler : IDisposable
         };
         thread.Start();
         return completion.Task;
-    }
-
-    /// <summary>
-    /// Kills every alive tasklet (<see cref="Tasklet.Kill"/> on each): <see cref="TaskletExitException"/> at their
-    /// blocking points, their <c>finally</c> blocks run. Never blocks; any thread may call it.
-    /// </summary>
-    /// <remarks>
-    /// From a tasklet of this scheduler it kills the others at once and the caller itself at its next library
-    /// operation. From another thread it is applied by the thread that runs the scheduler before that runs another
-    /// step (while no thread runs it, by the next Run method), to the tasklets alive then; a tasklet spawned after
-    /// the call is not killed.
-    /// </remarks>
-    public void KillAll()
-    {
-        if (IsOwnerThread)
-        {
-            KillAlive();
-        }
-        else
-        {
-            PostToInbox(new Entry(null!, s_killAll, null), front: false);
-        }
-    }
-
-    // The token of Run(CancellationToken) was cancelled. Any thread (the token's callback).
-    private void PostStop(RunStop stop) => PostToInbox(new Entry(null!, s_stop, stop), front: false);
-
-    // A stop request of Run(CancellationToken) taken in from the inbox. Owner thread.
-    private void ApplyStop(RunStop stop)
-    {
-        if (!ReferenceEquals(stop, _runStop) || stop.Applied)
-        {
-            return; // a late request of a run that has returned, or a repeat
-        }
-
-        stop.Applied = true;
-        _stopping = true;
-        KillAlive();
-    }
-
-    /// <summary>The stop of one Run(CancellationToken) call, created per call; <see cref="Applied"/> is the owner thread's.</summary>
-    private sealed class RunStop(Scheduler scheduler)
-    {
-        public Scheduler Scheduler { get; } = scheduler;
-
-        public bool Applied;
     }
 
     /// <summary>
@@ -470,33 +424,6 @@ public sealed partial class Scheduler : IDisposable
         return new KeepAliveHold(this);
     }
 
-    /// <summary>
-    /// Kills the tasklets still alive and runs them until they die (their <c>finally</c> blocks run), as far as they
-    /// can without waiting on anything; then refuses new tasklets.
-    /// </summary>
-    public void Dispose()
-    {
-        if (_disposed)
-        {
-            return;
-        }
-
-        if (_ownerThreadId == 0 && (_aliveCount > 0 || _inboxCount > 0))
-        {
-            try
-            {
-                RunCore(RunMode.Shutdown, null, 0);
-            }
-            catch (DeadlockException)
-            {
-                // Shutting down: the tasklets were killed anyway.
-            }
-        }
-
-        _disposed = true;
-        LeaveDeadlockGroupOnDispose();
-    }
-
     private bool RunCore(RunMode mode, Tasklet? main, long budgetTicks, RunStop? stop = null)
     {
         Enter(mode);
@@ -523,6 +450,10 @@ public sealed partial class Scheduler : IDisposable
             t_running = savedRunning;
             ExitDiagnostics(mode);
             Exit(mode);
+            if (_disposeOnExit)
+            {
+                CompleteDisposeAfterRun(); // a step of this run disposed the scheduler (Scheduler.Lifetime.cs)
+            }
         }
     }
 
@@ -873,7 +804,7 @@ public sealed partial class Scheduler : IDisposable
                 JoinDeadlockGroups(this, poster);
             }
 
-            PostToInbox(new Entry(null!, s_runInvocation, invocation), front: false);
+            PostWork(new Entry(null!, s_runInvocation, invocation));
         }
     }
 
@@ -1332,6 +1263,10 @@ public sealed partial class Scheduler : IDisposable
             {
                 ApplyStop((RunStop)entry.State!);
             }
+            else if (ReferenceEquals(entry.Callback, s_dispose))
+            {
+                ApplyDisposeStop();
+            }
             else if (!entry.Front)
             {
                 _runQueue.PushBack(entry.Callback is null ? entry.Tasklet : RentPostedStep(entry.Tasklet, entry.Callback, entry.State));
@@ -1436,6 +1371,11 @@ public sealed partial class Scheduler : IDisposable
                 ThrowHelper.ThrowInvalidOperation(_ownerThreadId == me ? Strings.NestedRun : Strings.RunReentered);
             }
 
+            if (_disposeRequested && mode != RunMode.Shutdown)
+            {
+                ThrowHelper.ThrowObjectDisposed(this); // Dispose began (Scheduler.Lifetime.cs): only its shutdown runs
+            }
+
             _ownerThreadId = me;
         }
 
@@ -1452,15 +1392,18 @@ public sealed partial class Scheduler : IDisposable
         {
             ExitStallWatch();
             ExitDeadlockTracking(); // clears the owner with its verdict
-            return;
         }
-
-        lock (_inboxLock)
+        else
         {
-            _ownerThreadId = 0;
+            lock (_inboxLock)
+            {
+                _ownerThreadId = 0;
+            }
+
+            AfterHostPass();
         }
 
-        AfterHostPass();
+        NotifyDisposeWaiters(); // a Dispose on another thread waits for the owner to leave
     }
 
     private enum RunMode
