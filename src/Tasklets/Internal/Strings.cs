@@ -68,4 +68,7 @@ internal static class Strings
 
     public static string ResultNotAvailable(Tasklet tasklet) =>
         $"Tasklet {tasklet.Id} '{tasklet.Name}' has not finished. Await it (or JoinAsync) before reading Result.";
+
+    public const string AllCasesDisabled =
+        "Every case of this select is disabled (IsEnabled is false) and it has neither a timeout nor a cancellation token: it would wait forever. Enable a case, or end the loop once no case is enabled.";
 }

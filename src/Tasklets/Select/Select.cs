@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Tasklets.Internal;
 
 namespace Tasklets;
@@ -80,6 +82,89 @@ public static class Select
         }
 
         return Core(cases, blocking: true, timeout, cancellationToken);
+    }
+
+    /// <summary>
+    /// Like <see cref="WaitAsync(ReadOnlySpan{SelectCase})"/>, over a case list built once and kept (a
+    /// <see cref="List{T}"/>, an array, any read-only list): a loop that switches cases off and on
+    /// (<see cref="SelectCase.IsEnabled"/>, Go's nil channel) selects over the same list each time.
+    /// </summary>
+    /// <param name="cases">The cases; the list is read during the call only, so it may change between selects.</param>
+    /// <param name="cancellationToken">Cancels the wait; a cancelled select performed no case.</param>
+    /// <returns>The index in <paramref name="cases"/> of the case that fired.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="cases"/> is null.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static ValueTask<int> WaitAsync(IReadOnlyList<SelectCase> cases, CancellationToken cancellationToken = default)
+        => WaitAsync(cases, Timeout.InfiniteTimeSpan, cancellationToken);
+
+    /// <summary>Like <see cref="WaitAsync(IReadOnlyList{SelectCase}, CancellationToken)"/>, with a timeout case: returns -1 if nothing fired in time.</summary>
+    /// <param name="cases">The cases; read during the call only.</param>
+    /// <param name="timeout">How long to wait; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</param>
+    /// <param name="cancellationToken">Cancels the wait; a cancelled select performed no case.</param>
+    /// <returns>The index in <paramref name="cases"/> of the case that fired, or -1 on timeout.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="cases"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    public static ValueTask<int> WaitAsync(IReadOnlyList<SelectCase> cases, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(cases);
+        switch (cases)
+        {
+            case SelectCase[] array:
+                return WaitAsync(timeout, cancellationToken, array);
+            case List<SelectCase> list:
+                return WaitAsync(timeout, cancellationToken, CollectionsMarshal.AsSpan(list));
+            default:
+                // Another list type: copied into a pooled array, which the select reads during the call only (a parked
+                // select keeps its cases in its waiter's registrations), so it goes back to the pool before this returns.
+                SelectCase[] copy = CopyCases(cases, out int n);
+                try
+                {
+                    return WaitAsync(timeout, cancellationToken, copy.AsSpan(0, n));
+                }
+                finally
+                {
+                    ArrayPool<SelectCase>.Shared.Return(copy, clearArray: true);
+                }
+        }
+    }
+
+    /// <summary>The select with a default case over a kept case list: see <see cref="Try(ReadOnlySpan{SelectCase})"/>.</summary>
+    /// <param name="cases">The cases; read during the call only.</param>
+    /// <returns>The index in <paramref name="cases"/> of the case that fired, or -1.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="cases"/> is null.</exception>
+    public static int Try(IReadOnlyList<SelectCase> cases)
+    {
+        ArgumentNullException.ThrowIfNull(cases);
+        switch (cases)
+        {
+            case SelectCase[] array:
+                return Try(array);
+            case List<SelectCase> list:
+                return Try(CollectionsMarshal.AsSpan(list));
+            default:
+                SelectCase[] copy = CopyCases(cases, out int n);
+                try
+                {
+                    return Try(copy.AsSpan(0, n));
+                }
+                finally
+                {
+                    ArrayPool<SelectCase>.Shared.Return(copy, clearArray: true);
+                }
+        }
+    }
+
+    private static SelectCase[] CopyCases(IReadOnlyList<SelectCase> cases, out int count)
+    {
+        count = cases.Count;
+        SelectCase[] copy = ArrayPool<SelectCase>.Shared.Rent(count);
+        for (int i = 0; i < count; i++)
+        {
+            copy[i] = cases[i];
+        }
+
+        return copy;
     }
 
     /// <summary>The select with a default case: performs a ready case, or returns -1 at once if none is ready.</summary>
@@ -179,7 +264,7 @@ public static class Select
 
             foreach (SelectCase c in cases)
             {
-                if (c.MaybeReadyUnlocked())
+                if (!c._disabled && c.MaybeReadyUnlocked())
                 {
                     return false;
                 }
@@ -199,7 +284,7 @@ public static class Select
         for (int i = 0; i < cases.Length; i++)
         {
             int sequence = cases[i].GateSequenceUnlocked();
-            if ((sequence & 1) != 0 || cases[i].MaybeReadyUnlocked())
+            if ((sequence & 1) != 0 || (!cases[i]._disabled && cases[i].MaybeReadyUnlocked()))
             {
                 return false;
             }
@@ -265,7 +350,7 @@ public static class Select
             // select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
             for (int i = 0; i < cases.Length; i++)
             {
-                if (cases[i].IsInUse)
+                if (!cases[i]._disabled && cases[i].IsInUse)
                 {
                     ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
                 }
@@ -281,7 +366,7 @@ public static class Select
                 int ready = 0;
                 for (int i = 0; i < cases.Length; i++)
                 {
-                    bool r = cases[i].IsReadyLocked();
+                    bool r = !cases[i]._disabled && cases[i].IsReadyLocked(); // a disabled case is never ready
                     isReady[i] = r;
                     ready += r ? 1 : 0;
                 }
@@ -313,8 +398,17 @@ public static class Select
             {
                 // Everything that can fail (renting a waiter, room for the registrations) before BeginWait: a throw
                 // here leaves the locks by the finally below with no wait begun.
+                // Counted only here, on the way to parking: a select with a ready case never pays for it.
+                int enabled = EnabledCount(cases);
+                if (enabled == 0 && timeout == Timeout.InfiniteTimeSpan && !cancellationToken.CanBeCanceled)
+                {
+                    // Go blocks such a select forever; nothing could ever end it here, so it is refused, as a select
+                    // with no case is. No wait was begun: the finally below leaves the locks.
+                    ThrowHelper.ThrowInvalidOperation(Strings.AllCasesDisabled);
+                }
+
                 waiter = Waiter.ForParty(current);
-                waiter.ReserveRegistrations(cases.Length);
+                waiter.ReserveRegistrations(enabled);
 
                 // Pass 2: park on every case. Nothing from BeginWait on can throw: the waiter was rented and sized,
                 // and no case is queued (checked above under the same locks).
@@ -324,6 +418,11 @@ public static class Select
                 generation = waiter.BeginWait(WaitKind.Select);
                 for (int k = 0, i = start; k < cases.Length; k++, i = i + 1 == cases.Length ? 0 : i + 1)
                 {
+                    if (cases[i]._disabled)
+                    {
+                        continue; // never waits: Go's nil channel
+                    }
+
                     cases[i].EnqueueLocked(waiter, generation, i);
                     waiter.AddRegistration(cases[i]);
                 }
@@ -399,6 +498,17 @@ public static class Select
                 }
             }
         }
+    }
+
+    private static int EnabledCount(ReadOnlySpan<SelectCase> cases)
+    {
+        int enabled = 0;
+        foreach (SelectCase c in cases)
+        {
+            enabled += c._disabled ? 0 : 1;
+        }
+
+        return enabled;
     }
 
     /// <summary>The source of every case if they all share one; null if they do not, or if there is no case.</summary>

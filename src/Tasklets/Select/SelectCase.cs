@@ -21,12 +21,44 @@ public abstract class SelectCase
     internal int _caseIndex;
     internal Scheduler? _polledBy; // the scheduler whose use a Select.Try poll of this case last recorded (Select.Try)
 
+    // Go's nil channel in a select (IsEnabled = false). Written by the case's user between selects; read only by the
+    // thread of the select that takes the case, at its start, so a select never sees it change under it.
+    internal bool _disabled;
+
     // The wait source (a Channel<T>, a tasklet's joiners), typed by the subclass. Kept here rather than in the
     // subclasses, so that a select reads it with no virtual call (sorting, locking, withdrawing).
     private protected IWaitSource? _source;
 
     private protected SelectCase()
     {
+    }
+
+    /// <summary>
+    /// Whether a select takes this case into account (default true). A disabled case is Go's nil channel in a select:
+    /// it is never ready, never waits and never fires, while its index in the case list stays the same, so a loop can
+    /// switch a case off (its channel is drained, its work is done) and on again without rebuilding the list.
+    /// </summary>
+    /// <remarks>
+    /// Set it between selects: a select reads it once, at its start, and a select in progress keeps the cases it
+    /// registered. A select whose cases are all disabled behaves as one with no case: <see cref="Select.Try(ReadOnlySpan{SelectCase})"/> returns
+    /// -1, a timeout is waited for, and a wait with neither a timeout nor a token that can cancel it is refused.
+    /// </remarks>
+    /// <example><code>
+    /// var fromA = a.ReceiveCase();
+    /// var fromB = b.ReceiveCase();
+    /// SelectCase[] cases = [fromA, fromB];
+    /// while (fromA.IsEnabled || fromB.IsEnabled)
+    /// {
+    ///     int i = await Select.WaitAsync(cases);
+    ///     var fired = i == 0 ? fromA : fromB;
+    ///     if (fired.IsClosed) fired.IsEnabled = false; // that channel is done: stop selecting on it
+    ///     else Handle(fired.Value);
+    /// }
+    /// </code></example>
+    public bool IsEnabled
+    {
+        get => !_disabled;
+        set => _disabled = !value;
     }
 
     /// <summary>
@@ -53,7 +85,7 @@ public abstract class SelectCase
     internal abstract string DescribeWait();
 
     /// <summary>
-    /// A lock-free hint, for <see cref="Select.Try"/>: reads the case's state with volatile reads and returns false only
+    /// A lock-free hint, for <see cref="Select.Try(ReadOnlySpan{SelectCase})"/>: reads the case's state with volatile reads and returns false only
     /// if the case is not ready in that state. The state read is one quiescent state of the source if the caller read
     /// the same even <see cref="GateSequenceUnlocked"/> before and after (see <see cref="SpinGate"/>). May say
     /// true for a case that is not ready.

@@ -87,7 +87,7 @@ public sealed class AsyncLock : IWaitSource
 
     bool IWaitSource.IsExternal => _reach.IsExternal;
 
-    /// <summary>The gate's sequence word, for the lock-free hint of <see cref="Select.Try"/>.</summary>
+    /// <summary>The gate's sequence word, for the lock-free hint of <see cref="Select.Try(ReadOnlySpan{SelectCase})"/>.</summary>
     internal int GateSequence => _gate.Sequence;
 
     void IWaitSource.EnterGate() => _gate.Enter();
@@ -292,7 +292,7 @@ public sealed class AsyncLock : IWaitSource
         => _depth == 0 || (_reentrant && current is not null && ReferenceEquals(_owner, current));
 
     /// <summary>
-    /// A lock-free hint for <see cref="Select.Try"/>: false only if the lock is held in the state read. One volatile read
+    /// A lock-free hint for <see cref="Select.Try(ReadOnlySpan{SelectCase})"/>: false only if the lock is held in the state read. One volatile read
     /// of <c>_depth</c> (written only under the gate), so bracketed by two equal even gate sequence reads it is a read
     /// of one quiescent state. A reentrant lock says "maybe": whether the caller owns it is decided under the gate.
     /// </summary>

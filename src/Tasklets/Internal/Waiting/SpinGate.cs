@@ -12,7 +12,7 @@ namespace Tasklets.Internal;
 /// two reads of <see cref="Sequence"/> that return the same even value prove that no thread held the gate at any
 /// moment in between: every field written only under the gate had, throughout, the value read in between (given
 /// that those reads are volatile, so they cannot move outside the pair). That is the snapshot
-/// <see cref="Select.Try"/> needs to answer "nothing is ready" without the lock (docs/semantics.md, "The claim
+/// <see cref="Select.Try(ReadOnlySpan{SelectCase})"/> needs to answer "nothing is ready" without the lock (docs/semantics.md, "The claim
 /// protocol"). The counter wraps after 2^32 acquisitions; a reader would have to be descheduled across exactly
 /// that many acquisitions of one gate to be fooled.</para>
 /// <para>Why not <see cref="Lock"/>: a source's critical sections are a few dozen instructions that never run user

@@ -22,7 +22,7 @@ internal struct WaitQueue
 
     public readonly bool IsEmpty => _first is null;
 
-    /// <summary><see cref="IsEmpty"/> as a volatile read, for the seqlock readers of <see cref="Select.Try"/> (no lock held).</summary>
+    /// <summary><see cref="IsEmpty"/> as a volatile read, for the seqlock readers of <see cref="Select.Try(ReadOnlySpan{SelectCase})"/> (no lock held).</summary>
     public readonly bool IsEmptyVolatile => Volatile.Read(in _first) is null;
 
     /// <summary>
