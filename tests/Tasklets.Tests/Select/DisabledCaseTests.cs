@@ -242,7 +242,8 @@ public class DisabledCaseTests
             ReceiveCase<int> fromB = b.ReceiveCase();
             var cases = new List<SelectCase> { fromA, fromB };
             int closedSeen = 0;
-            while (fromA.IsEnabled || fromB.IsEnabled)
+            // Bounded: a disabled closed case that still fired would spin here without ever yielding to the senders.
+            for (int round = 0; round < 100 && (fromA.IsEnabled || fromB.IsEnabled); round++)
             {
                 ReceiveCase<int> fired = await Select.WaitAsync(cases) == 0 ? fromA : fromB;
                 if (fired.IsClosed)
@@ -256,6 +257,7 @@ public class DisabledCaseTests
                 }
             }
 
+            Assert.False(fromA.IsEnabled || fromB.IsEnabled);
             Assert.Equal(2, closedSeen); // each closed channel fired once, then never again
         });
         Assert.Equal([0, 1, 2, 3, 4, 100, 101, 102], merged.Order());
