@@ -73,9 +73,9 @@ internal sealed class ConfigureAwaitCodeFixProvider : CodeFixProvider
             _ => null,
         };
 
-        // A fluent call split over lines keeps the receiver's line: drop the receiver's trailing trivia (the line
-        // break before '.ConfigureAwait') and take the call's own.
-        return receiver?.WithoutTrailingTrivia().WithLeadingTrivia(invocation.GetLeadingTrivia()).WithTrailingTrivia(invocation.GetTrailingTrivia());
+        // The call's trivia, not the receiver's: a fluent call split over lines keeps the receiver's line (its line
+        // break before '.ConfigureAwait' goes).
+        return receiver?.WithLeadingTrivia(invocation.GetLeadingTrivia()).WithTrailingTrivia(invocation.GetTrailingTrivia());
     }
 
     // ConfigureAwait(options) -> ConfigureAwait(ConfigureAwaitOptions.ContinueOnCapturedContext | options).

@@ -103,6 +103,7 @@ public sealed class BlockingCallAnalyzerTests
                 await Task.Run(() => ch.Send(1));
                 await Tasklet.RunInThread(token => ch.Receive());
                 await Tasklet.RunInThread(token => Thread.Sleep(1));
+                Task inThread = await Tasklet.RunInThread(token => { Thread.Sleep(1); return Task.CompletedTask; }); // T is Task: still not a body
                 Action later = () => ch.Send(2);
                 _ = new Thread(() => Task.Delay(1).Wait());
             });

@@ -126,6 +126,23 @@ public sealed class ValueTaskAnalyzerTests
         """);
 
     [Fact]
+    public Task ConsumedOnOnePath_ThenAgainAfterTheJoin_Reported() => Verify.DiagnosticsAsync("""
+        class C
+        {
+            async Task M(Channel<int> ch, bool early)
+            {
+                var t = ch.ReceiveAsync();
+                if (early)
+                {
+                    await t;
+                }
+
+                await {|TASKLET004:t|}; // consumed twice when 'early' is true
+            }
+        }
+        """);
+
+    [Fact]
     public Task AwaitInALoopWithoutReassignment_Reported() => Verify.DiagnosticsAsync("""
         class C
         {
