@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The package as nuget.org would receive it (issue 16): packs src/Tasklets in Release into a temporary folder, then
 # checks the .nupkg's metadata (id, a 0.x version, MIT licence expression, readme, repository, description, authors,
-# tags), its files (README.md, lib/<tfm>/Tasklets.dll and Tasklets.xml, later the analyzers), the .snupkg's pdb,
+# tags), its files (README.md, lib/<tfm>/Tasklets.dll and Tasklets.xml, the analyzers), the .snupkg's pdb,
 # SourceLink where the clone has a GitHub remote, the deterministic paths of a CI build, and finally that a fresh
 # console project restores the package from that folder alone and builds and runs the readme's first C# block with
-# warnings as errors. Prints one line per check; exits non-zero if any failed.
+# warnings as errors, and a second one whose tasklet body has a ConfigureAwait(false) fails to build with the
+# analyzer's TASKLET001. Prints one line per check; exits non-zero if any failed.
 #
 # Usage: bash .ci/check-package.sh [extra 'dotnet pack' arguments]   (.ci/run passes --no-build after its build)
 # No 'grep -q' reads a pipe here: it exits at its first match, and with pipefail the writer's SIGPIPE would fail the
@@ -69,15 +70,11 @@ files=$(unzip -Z1 "$nupkg")
 for file in README.md "lib/$tfm/$assembly.dll" "lib/$tfm/$assembly.xml"; do
   grep -q -x -F "$file" <<<"$files" && ok "package has $file" || fail "package lacks $file"
 done
-# Tasklets.Analyzers ships inside this package (DESIGN's layout). Until its project exists this check is skipped;
-# once src/Tasklets.Analyzers is added (and packed into analyzers/dotnet/cs by Tasklets.csproj) it must hold.
-analyzers_project=src/Tasklets.Analyzers/Tasklets.Analyzers.csproj
-analyzer_dll=analyzers/dotnet/cs/Tasklets.Analyzers.dll
-if [ -f "$analyzers_project" ]; then
-  grep -q -x -F "$analyzer_dll" <<<"$files" && ok "package has $analyzer_dll" || fail "package lacks $analyzer_dll although $analyzers_project exists"
-else
-  note "skipped the $analyzer_dll check: $analyzers_project does not exist yet"
-fi
+# Tasklets.Analyzers ships inside this package (DESIGN's layout; docs/analyzers.md): the analyzers and, in an
+# assembly of their own (the compiler loads no Workspaces), their code fixes. A consumer below checks they run.
+for file in analyzers/dotnet/cs/Tasklets.Analyzers.dll analyzers/dotnet/cs/Tasklets.Analyzers.CodeFixes.dll; do
+  grep -q -x -F "$file" <<<"$files" && ok "package has $file" || fail "package lacks $file"
+done
 
 # ---- the readme nuget.org shows ------------------------------------------------------------------------------------
 unzip -p "$nupkg" README.md >"$work/README.md"
@@ -162,6 +159,34 @@ if output=$(cd "$consumer" && NUGET_PACKAGES="$work/packages" dotnet run -c Rele
 else
   printf '%s\n' "$output" >&2
   fail "a new project could not restore, build (warnings are errors) or run the readme's first C# block"
+fi
+
+# ---- a consumer gets the analyzers: a ConfigureAwait(false) in a tasklet body fails its build with TASKLET001 -------
+misuse="$work/misuse"
+mkdir -p "$misuse"
+cp "$consumer/nuget.config" "$misuse/"
+sed 's/<OutputType>Exe</<OutputType>Library</' "$consumer/Consumer.csproj" >"$misuse/Misuse.csproj"
+cat >"$misuse/Misuse.cs" <<'EOF'
+using Tasklets;
+
+public static class Misuse
+{
+    public static void Start() => Tasklet.Go(async () =>
+    {
+        await Task.Delay(1).ConfigureAwait(false); // leaves the scheduler: TASKLET001
+    });
+}
+EOF
+if output=$(cd "$misuse" && NUGET_PACKAGES="$work/packages" dotnet build -c Release 2>&1); then
+  fail "a consumer's ConfigureAwait(false) in a tasklet body built: the package's analyzers did not run"
+else
+  errors=$(grep -E -o 'error [A-Z]+[0-9]+' <<<"$output" | sort -u | tr '\n' ' ')
+  if [ "$errors" = "error TASKLET001 " ]; then
+    ok "a consumer's ConfigureAwait(false) in a tasklet body fails its build with TASKLET001 (the analyzers run from the package)"
+  else
+    printf '%s\n' "$output" >&2
+    fail "the misuse consumer failed with '${errors:-no diagnostic id}', not with TASKLET001 alone"
+  fi
 fi
 
 if [ "$failures" -ne 0 ]; then
