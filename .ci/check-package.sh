@@ -189,8 +189,37 @@ else
   fi
 fi
 
+# ---- Tasklets.Hosting: its own package, same version, depending on this one -----------------------------------------
+hosting_project=src/Tasklets.Hosting/Tasklets.Hosting.csproj
+hosting_id=Tasklets.Hosting
+if dotnet pack "$hosting_project" -c Release -o "$work/hosting" "$@" >"$work/hosting.log" 2>&1; then
+  if grep -E -i ': warning [A-Z]+[0-9]+' "$work/hosting.log" >&2; then fail "dotnet pack $hosting_id printed warnings (above)"; else ok "dotnet pack $hosting_id printed no warning"; fi
+  hosting_nupkg="$work/hosting/$hosting_id.$version.nupkg"
+  if [ -f "$hosting_nupkg" ]; then
+    hosting_nuspec=$(unzip -p "$hosting_nupkg" "$hosting_id.nuspec")
+    hosting_files=$(unzip -Z1 "$hosting_nupkg")
+    for pattern in "<id>$hosting_id</id>" '<license type="expression">MIT</license>' '<readme>README.md</readme>' \
+      "<dependency id=\"$id\" version=\"\[?${version//./\\.}" '<description>[^<]+</description>' '<tags>[^<]+</tags>'; do
+      grep -q -E "$pattern" <<<"$hosting_nuspec" && ok "$hosting_id nuspec has $pattern" || fail "$hosting_id nuspec lacks $pattern"
+    done
+    for file in README.md "lib/$tfm/$hosting_id.dll" "lib/$tfm/$hosting_id.xml"; do
+      grep -q -x -F "$file" <<<"$hosting_files" && ok "$hosting_id package has $file" || fail "$hosting_id package lacks $file"
+    done
+    unzip -p "$hosting_nupkg" README.md >"$work/HOSTING.md"
+    cmp -s "$work/HOSTING.md" src/Tasklets.Hosting/PACKAGE.md && ok "$hosting_id README.md is its PACKAGE.md" || fail "$hosting_id's packed README.md differs from src/Tasklets.Hosting/PACKAGE.md"
+    relative=$(grep -n -o -E '\]\([^)]*\)|(src|href)="[^"]*"' "$work/HOSTING.md" | grep -v -E '\]\(https://|(src|href)="https://' | tr '\n' ' ' || true)
+    if [ -z "$relative" ]; then ok "$hosting_id readme has no relative link"; else fail "$hosting_id readme has links that break on nuget.org: $relative"; fi
+    [ -f "$work/hosting/$hosting_id.$version.snupkg" ] && ok "$hosting_id symbols package" || fail "no $hosting_id.$version.snupkg"
+  else
+    fail "no $hosting_id.$version.nupkg in the pack output: $(ls "$work/hosting")"
+  fi
+else
+  cat "$work/hosting.log" >&2
+  fail "dotnet pack $hosting_project failed"
+fi
+
 if [ "$failures" -ne 0 ]; then
   echo "check-package: $failures check(s) failed" >&2
   exit 1
 fi
-echo "check-package: $id $version passed every check"
+echo "check-package: $id and $hosting_id $version passed every check"
