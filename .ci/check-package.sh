@@ -5,7 +5,8 @@
 # SourceLink where the clone has a GitHub remote, the deterministic paths of a CI build, and finally that a fresh
 # console project restores the package from that folder alone and builds and runs the readme's first C# block with
 # warnings as errors, and a second one whose tasklet body has a ConfigureAwait(false) fails to build with the
-# analyzer's TASKLET001. Prints one line per check; exits non-zero if any failed.
+# analyzer's TASKLET001. Then packs Tasklets.Hosting and checks its metadata, its dependency on this version of
+# Tasklets, its files, readme and symbols. Prints one line per check; exits non-zero if any failed.
 #
 # Usage: bash .ci/check-package.sh [extra 'dotnet pack' arguments]   (.ci/run passes --no-build after its build)
 # No 'grep -q' reads a pipe here: it exits at its first match, and with pipefail the writer's SIGPIPE would fail the
