@@ -172,7 +172,9 @@ public sealed partial class Scheduler
 
         try
         {
-            if (_aliveCount > 0 || _inboxCount > 0)
+            // The run queue too: an invocation a step made is queued there, and a RunOnce or RunFor may have returned
+            // before it ran, with nothing alive; its awaiter waits for it.
+            if (_aliveCount > 0 || _inboxCount > 0 || _runQueue.Count > 0)
             {
                 try
                 {

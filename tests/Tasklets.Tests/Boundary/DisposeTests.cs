@@ -295,4 +295,23 @@ public class DisposeTests
             hold.Dispose();
         }
     }
+
+    [Fact]
+    public void Dispose_AfterRunOnceLeftAnInvocationQueued_TheInvocationRuns()
+    {
+        // An invocation made from a step is queued on the run queue, not the inbox, and nothing is alive: the final
+        // shutdown must still run it, or its awaiter waits forever (it was accepted before the dispose began).
+        var s = new Scheduler();
+        ValueTask inner = default;
+        bool innerRan = false;
+        ValueTask outer = s.InvokeAsync(() => { inner = s.InvokeAsync(() => { innerRan = true; }); });
+        Assert.True(s.RunOnce()); // the pass ran outer only: inner, queued by it, is for the next pass
+        Assert.True(outer.IsCompletedSuccessfully);
+        Assert.False(inner.IsCompleted);
+
+        s.Dispose();
+
+        Assert.True(innerRan);
+        Assert.True(inner.IsCompletedSuccessfully);
+    }
 }

@@ -262,4 +262,117 @@ public class DisabledCaseTests
         });
         Assert.Equal([0, 1, 2, 3, 4, 100, 101, 102], merged.Order());
     }
+
+    [Fact]
+    public void WaitAsync_MixedEnabledAndDisabledCasesOnOneChannelAcrossThreads_NoItemIsLostOrTakenByADisabledCase()
+    {
+        // Conservation under cross-thread partners: producers on plain threads select over two send cases on one
+        // rendezvous channel (one, the other or both enabled, with the same item) and a disabled receive on it;
+        // consumers in tasklets of two schedulers on two threads select over two receive cases (likewise toggled) and a
+        // disabled send of -1, all with a short timeout so that registrations are withdrawn often. Every item a
+        // producer's select reports sent is received exactly once; nothing disabled ever fires.
+        const int Producers = 2;
+        const int PerProducer = 1500;
+        var ch = new Channel<int>();
+        var received = new System.Collections.Concurrent.ConcurrentBag<int>();
+        var sent = new System.Collections.Concurrent.ConcurrentBag<int>();
+        int disabledFired = 0;
+
+        Scheduler[] schedulers = [new Scheduler(), new Scheduler()];
+        for (int c = 0; c < schedulers.Length; c++)
+        {
+            bool useList = c == 0;
+            schedulers[c].Go(async () =>
+            {
+                ReceiveCase<int> rA = ch.ReceiveCase();
+                ReceiveCase<int> rB = ch.ReceiveCase();
+                SendCase<int> bogus = ch.SendCase(-1);
+                bogus.IsEnabled = false;
+                SelectCase[] array = [rA, rB, bogus];
+                IReadOnlyList<SelectCase> cases = useList ? new List<SelectCase>(array) : array;
+                var random = new Random(c);
+                while (true)
+                {
+                    int mode = random.Next(3);
+                    rA.IsEnabled = mode != 1;
+                    rB.IsEnabled = mode != 0;
+                    int fired = await Select.WaitAsync(cases, TimeSpan.FromMilliseconds(1));
+                    if (fired < 0)
+                    {
+                        continue;
+                    }
+
+                    if (!cases[fired].IsEnabled)
+                    {
+                        Interlocked.Increment(ref disabledFired);
+                    }
+
+                    var r = (ReceiveCase<int>)cases[fired];
+                    if (r.IsClosed)
+                    {
+                        return;
+                    }
+
+                    received.Add(r.Value);
+                }
+            });
+        }
+
+        RunningScheduler[] running = [.. schedulers.Select(RunningScheduler.Start)];
+        Thread[] producers = [.. Enumerable.Range(0, Producers).Select(p => new Thread(() =>
+        {
+            SendCase<int> sA = ch.SendCase(0);
+            SendCase<int> sB = ch.SendCase(0);
+            ReceiveCase<int> steal = ch.ReceiveCase();
+            steal.IsEnabled = false;
+            var cases = new System.Collections.ObjectModel.ReadOnlyCollection<SelectCase>([sA, sB, steal]);
+            var random = new Random(100 + p);
+            for (int i = 0; i < PerProducer; i++)
+            {
+                int item = (p * PerProducer) + i;
+                sA.Item = item;
+                sB.Item = item;
+                int mode = random.Next(3);
+                sA.IsEnabled = mode != 1;
+                sB.IsEnabled = mode != 0;
+                int fired = Select.WaitAsync(cases, TimeSpan.FromMilliseconds(1)).AsTask().GetAwaiter().GetResult();
+                if (fired < 0)
+                {
+                    continue; // a failed send: nobody took it in time
+                }
+
+                if (!cases[fired].IsEnabled)
+                {
+                    Interlocked.Increment(ref disabledFired);
+                }
+
+                sent.Add(item);
+            }
+        })
+        { IsBackground = true })];
+        foreach (Thread t in producers)
+        {
+            t.Start();
+        }
+
+        foreach (Thread t in producers)
+        {
+            Assert.True(t.Join(RunningScheduler.Guard), "hang guard: a producer never finished");
+        }
+
+        ch.Close();
+        foreach (RunningScheduler r in running)
+        {
+            Assert.Null(r.Join());
+        }
+
+        Assert.Equal(0, disabledFired);
+        Assert.DoesNotContain(-1, received);
+        Assert.Equal(sent.Order(), received.Order());
+        Assert.NotEmpty(sent); // the stress exchanged items at all
+        foreach (Scheduler s in schedulers)
+        {
+            s.Dispose();
+        }
+    }
 }
