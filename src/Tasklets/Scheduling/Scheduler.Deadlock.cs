@@ -434,13 +434,14 @@ public sealed partial class Scheduler
     }
 
     /// <summary>
-    /// Caller holds s_deadlockGate. True when no thread runs the scheduler and it is disposed, or has no tasklet alive
-    /// and nothing posted: it cannot end anybody's wait. A post that arrives after this read is a party acting after
+    /// Caller holds s_deadlockGate. True when no thread runs the scheduler and its dispose is complete, or it has no
+    /// tasklet alive and nothing posted: it cannot end anybody's wait. Not <c>_disposed</c>: that is set before the
+    /// dispose's shutdown takes ownership, while killed tasklets may still run their finally blocks. A post that arrives after this read is a party acting after
     /// the verdict (a tasklet spawned later has not used anything yet: the blind spot). The fields are written by
     /// their owner before it left its Run method, whose exit takes this gate or the inbox lock the post takes.
     /// </summary>
     private bool IsFinished()
-        => !_tracked && _ownerThreadId == 0 && (_disposed || (_inboxCount == 0 && Volatile.Read(ref _aliveCount) == 0));
+        => !_tracked && _ownerThreadId == 0 && (Volatile.Read(ref _disposeDone) || (_inboxCount == 0 && Volatile.Read(ref _aliveCount) == 0));
 
     private void HandleDeadlock()
     {

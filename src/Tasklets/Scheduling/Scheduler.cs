@@ -545,7 +545,7 @@ public sealed partial class Scheduler : IDisposable
 
                 if (mode == RunMode.Budget && Stopwatch.GetTimestamp() >= budgetEnd)
                 {
-                    return _aliveCount > 0 || _inboxCount > 0;
+                    return _aliveCount > 0 || _inboxCount > 0 || _runQueue.Count > 0; // a queued invocation is work too
                 }
 
                 continue;

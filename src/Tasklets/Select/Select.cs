@@ -325,6 +325,17 @@ public static class Select
         bool park = blocking && timeout != TimeSpan.Zero;
         Waiter? waiter = null;
 
+        // Each case's IsEnabled, read once: the passes below, the registrations' count and the enqueue agree on it even
+        // if a user flips it from another thread meanwhile (misuse, documented; it must not corrupt a queue).
+        Span<bool> enabledAt = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
+        int enabled = 0;
+        for (int i = 0; i < cases.Length; i++)
+        {
+            bool e = !cases[i]._disabled;
+            enabledAt[i] = e;
+            enabled += e ? 1 : 0;
+        }
+
         // Lock the distinct sources in one global order (source id), as Go's sellock does. Cases on one source
         // (the common shape of goless's benchmark, and of a send-or-receive loop) need no sorting.
         Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
@@ -350,7 +361,7 @@ public static class Select
             // select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
             for (int i = 0; i < cases.Length; i++)
             {
-                if (!cases[i]._disabled && cases[i].IsInUse)
+                if (enabledAt[i] && cases[i].IsInUse)
                 {
                     ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
                 }
@@ -366,7 +377,7 @@ public static class Select
                 int ready = 0;
                 for (int i = 0; i < cases.Length; i++)
                 {
-                    bool r = !cases[i]._disabled && cases[i].IsReadyLocked(); // a disabled case is never ready
+                    bool r = enabledAt[i] && cases[i].IsReadyLocked(); // a disabled case is never ready
                     isReady[i] = r;
                     ready += r ? 1 : 0;
                 }
@@ -398,8 +409,6 @@ public static class Select
             {
                 // Everything that can fail (renting a waiter, room for the registrations) before BeginWait: a throw
                 // here leaves the locks by the finally below with no wait begun.
-                // Counted only here, on the way to parking: a select with a ready case never pays for it.
-                int enabled = EnabledCount(cases);
                 if (enabled == 0 && timeout == Timeout.InfiniteTimeSpan && !cancellationToken.CanBeCanceled)
                 {
                     // Go blocks such a select forever; nothing could ever end it here, so it is refused, as a select
@@ -418,7 +427,7 @@ public static class Select
                 generation = waiter.BeginWait(WaitKind.Select);
                 for (int k = 0, i = start; k < cases.Length; k++, i = i + 1 == cases.Length ? 0 : i + 1)
                 {
-                    if (cases[i]._disabled)
+                    if (!enabledAt[i])
                     {
                         continue; // never waits: Go's nil channel
                     }
@@ -498,17 +507,6 @@ public static class Select
                 }
             }
         }
-    }
-
-    private static int EnabledCount(ReadOnlySpan<SelectCase> cases)
-    {
-        int enabled = 0;
-        foreach (SelectCase c in cases)
-        {
-            enabled += c._disabled ? 0 : 1;
-        }
-
-        return enabled;
     }
 
     /// <summary>The source of every case if they all share one; null if they do not, or if there is no case.</summary>

@@ -21,8 +21,8 @@ public abstract class SelectCase
     internal int _caseIndex;
     internal Scheduler? _polledBy; // the scheduler whose use a Select.Try poll of this case last recorded (Select.Try)
 
-    // Go's nil channel in a select (IsEnabled = false). Written by the case's user between selects; read only by the
-    // thread of the select that takes the case, at its start, so a select never sees it change under it.
+    // Go's nil channel in a select (IsEnabled = false). Written by the case's user between selects; read once per
+    // select, at its start (Select.Core copies it), so a select never sees it change under it.
     internal bool _disabled;
 
     // The wait source (a Channel<T>, a tasklet's joiners), typed by the subclass. Kept here rather than in the

@@ -121,4 +121,23 @@ public class InvokeAsyncTests
         Assert.Equal(0, wrongThread);
         Assert.Equal(2 * Calls, counter);
     }
+
+    [Fact]
+    public void RunFor_BudgetSpentWithOnlyAnInvocationQueued_ReportsWorkLeft()
+    {
+        // A step's InvokeAsync goes straight to the run queue; with no tasklet alive, a RunFor that ran out of budget
+        // before it must still say that work is left, or a host that trusts the answer stops pumping (review finding).
+        using Scheduler s = SchedulerExtensions.Deterministic();
+        bool ran = false;
+        s.Go(() =>
+        {
+            _ = s.InvokeAsync(() => ran = true);
+            return Task.CompletedTask;
+        });
+        Assert.True(s.RunFor(TimeSpan.Zero)); // a zero budget: back after the tasklet's step
+        Assert.False(ran);
+        Assert.Empty(s.Tasklets);
+        Assert.False(s.RunFor(TimeSpan.FromSeconds(30)));
+        Assert.True(ran);
+    }
 }
