@@ -658,7 +658,9 @@ public class ForGoUsersSnippetTests
         using var scheduler = new Scheduler();
         scheduler.Go(async () =>
         {
+#pragma warning disable TASKLET001 // the misuse the page warns about, run to show what it does
             await Task.Run(() => { }).ConfigureAwait(false);
+#pragma warning restore TASKLET001
             resumedOffTheScheduler = Tasklet.Current is null;
             await Tasklet.Yield();
         }, "leaver");
