@@ -582,7 +582,11 @@ public sealed partial class Scheduler : IDisposable
                 return false;
             }
 
-            if ((mainEnded || _stopping) && _inboxCount == 0 && OnlyForeignWaitsLeft())
+            // OnlyForeignWaitsLeft before the inbox: a kill's token callbacks post the woken continuation (a cancelled
+            // Task.Delay's) before their task completes, so once it reads them completed, the count read after it sees
+            // the post. The other order could read an empty inbox, then callbacks that had posted and completed
+            // in between, and abandon a tasklet whose continuation was already waiting.
+            if ((mainEnded || _stopping) && OnlyForeignWaitsLeft() && _inboxCount == 0)
             {
                 // Run(main): main ended and the rest were killed. Those left await foreign work (a kill cannot reach
                 // into somebody else's awaitable) and, once their tokens' cancellation has run without waking them,
