@@ -61,6 +61,9 @@ internal static class Strings
 
     public static string ReceiveOnClosed(string channel) => $"Cannot receive from {channel}: it is closed and drained.";
 
+    public static string CloseReserved(string channel) =>
+        $"Cannot close {channel}: it is a view of a System.Threading.Channels reader (AsTaskletChannel), closed by its pump when the reader completes, so that no item the pump holds is lost. To stop it early, cancel the token given to AsTaskletChannel.";
+
     public static string AwaitedByAnother(Tasklet tasklet) =>
         $"An operation of tasklet {tasklet.Id} '{tasklet.Name}' was awaited outside that tasklet (by another tasklet or thread). Await each library ValueTask in the tasklet that started it; to hand a result to other code, await it there and pass the value (or use AsTask() inside the tasklet).";
 
