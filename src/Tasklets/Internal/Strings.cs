@@ -28,6 +28,9 @@ internal static class Strings
 
     public const string OperationCanceled = "The operation was canceled; it took no effect.";
 
+    public const string AwaitedTwice =
+        "This ValueTask is already being awaited. Await each ValueTask returned by Tasklets exactly once (call AsTask() to hand it to several awaiters).";
+
     public const string SendToTaskletContext =
         "Synchronous Send to a tasklet's SynchronizationContext from another thread is not supported: it would block that thread on the scheduler. Use Post.";
 
