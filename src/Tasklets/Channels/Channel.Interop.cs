@@ -66,6 +66,15 @@ public sealed partial class Channel<T>
         return node.AsValueTask();
     }
 
+    /// <summary>The readiness waits that can still be claimed, read and write (tests and diagnostics; takes the gate).</summary>
+    internal (int Read, int Write) CountReadinessWaits()
+    {
+        using (new GateScope(ref _gate))
+        {
+            return _cold is { } cold ? (cold.ReadWaiters.CountLive(), cold.WriteWaiters.CountLive()) : (0, 0);
+        }
+    }
+
     // ---------------------------------------------------------------- the STC reader's receive and writer's send
 
     /// <summary>
