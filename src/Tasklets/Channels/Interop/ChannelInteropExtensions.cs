@@ -74,7 +74,7 @@ public static class ChannelInteropExtensions
     /// <param name="cancellationToken">Stops the pump: the view is closed with the cancellation (its receivers get
     /// <see cref="ChannelClosedException"/> with the <see cref="OperationCanceledException"/> inside) once the pump
     /// holds no item.</param>
-    /// <returns>The view: an unbuffered channel, closed when the reader completes (with the reader's error, if any).</returns>
+    /// <returns>The view: an unbuffered channel, closed by the pump when the reader is completed and drained (with the reader's error, if any), whether or not a receiver waits.</returns>
     /// <remarks>
     /// <para>A pump on the thread pool moves the items. It takes an item from the reader only when a receiver waits on
     /// the view, and hands it to a receiver of the view before it takes the next one, so no item is lost and at most

@@ -14,7 +14,9 @@ namespace Tasklets.Internal;
 /// item leaves the reader only to be received exactly once, and at most one item is out of the reader while nobody
 /// takes it.</para>
 /// <para><b>End.</b> The reader's completion closes the view: normally, or with its error (its WaitToReadAsync throws
-/// it). The token stops the pump at its next wait that holds no item, closing the view with the cancellation.</para>
+/// it, or its Completion carries it), also while no receiver waits (the completion ends the pump's wait for demand;
+/// STC completes a reader only once it is drained, so nothing is left in it). The token stops the pump at its next
+/// wait that holds no item, closing the view with the cancellation.</para>
 /// <para>The view is externally reachable from the start (its feeder is plain code), so tasklets waiting on it are
 /// never reported as deadlocked.</para>
 /// </remarks>
@@ -35,6 +37,16 @@ internal static class ReaderPump
 
     private static async Task PumpAsync<T>(Stc.ChannelReader<T> reader, Channel<T> view, object owner, CancellationToken cancellationToken)
     {
+        // Ends the pump's waits that hold no item: the caller's token, or the reader's completion (which STC signals only
+        // once the reader is drained, so nothing is left behind). Without it a pump waiting for demand would never
+        // learn that the reader completed, and the view would stay open.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _ = reader.Completion.ContinueWith(
+            static (_, state) => CancelQuietly((CancellationTokenSource)state!),
+            stop,
+            CancellationToken.None,
+            TaskContinuationOptions.None, // on the pool: never on the completer's stack, inside its lock
+            TaskScheduler.Default);
         Exception? error = null;
         try
         {
@@ -42,13 +54,13 @@ internal static class ReaderPump
             {
                 // Demand first: nothing leaves the reader before a receiver waits on the view. False only if the view
                 // is closed, and only this pump closes it.
-                if (!await view.WaitToSendAsync(cancellationToken).ConfigureAwait(false))
+                if (!await view.WaitToSendAsync(stop.Token).ConfigureAwait(false))
                 {
                     return;
                 }
 
                 // False: completed and drained, normally; completed with an error, this throws it.
-                if (!await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                if (!await reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
                 {
                     break;
                 }
@@ -66,9 +78,12 @@ internal static class ReaderPump
                 }
             }
         }
-        catch (OperationCanceledException canceled) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException canceled) when (stop.IsCancellationRequested)
         {
-            error = canceled; // stopped by the token, holding nothing
+            // Holding nothing. The caller's cancellation, or else the reader's completion, decides how the view closes.
+            error = cancellationToken.IsCancellationRequested
+                ? new OperationCanceledException(canceled.Message, canceled, cancellationToken) // the caller's token, not the linked one
+                : CompletionError(reader.Completion);
         }
         catch (Exception e)
         {
@@ -76,5 +91,25 @@ internal static class ReaderPump
         }
 
         view.TryClose(error, owner);
+    }
+
+    // The error a completed reader's Completion carries (STC: faulted with it, or cancelled), or null.
+    private static Exception? CompletionError(Task completion) => completion.Status switch
+    {
+        TaskStatus.Faulted => completion.Exception!.InnerException,
+        TaskStatus.Canceled => new OperationCanceledException("The reader's channel was completed with a cancellation."),
+        _ => null,
+    };
+
+    // The completion's continuation may run after the pump disposed the source: there is nothing left to stop then.
+    private static void CancelQuietly(CancellationTokenSource stop)
+    {
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
     }
 }
