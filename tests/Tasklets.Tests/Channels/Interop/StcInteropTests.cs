@@ -131,12 +131,13 @@ public class StcInteropTests
     }
 
     // Only synchronous observations, from one thread: which operations complete at once, with what, and when pending
-    // ones complete (checked after every step, in the order they were started).
+    // ones complete (checked after every step, in the order they were started). A pending operation is watched through
+    // its ValueTask's own status (AsTask's task would complete later, from the thread pool, on both sides).
     private static List<string> RunScript(Stc.ChannelReader<int> reader, Stc.ChannelWriter<int> writer, int seed)
     {
         var random = new Random(seed);
         var trace = new List<string>();
-        var pending = new List<(string Name, Task Task)>();
+        var pending = new List<Pending>();
         int next = 1;
         for (int step = 0; step < 60; step++)
         {
@@ -145,10 +146,10 @@ public class StcInteropTests
             {
                 < 20 => $"TryWrite {next} {writer.TryWrite(next++)}",
                 < 38 => reader.TryRead(out int item) ? $"TryRead {item}" : "TryRead none",
-                < 48 => Start("WaitToRead", reader.WaitToReadAsync().AsTask()),
-                < 56 => Start("WaitToWrite", writer.WaitToWriteAsync().AsTask()),
-                < 68 => Start("Read", reader.ReadAsync().AsTask()),
-                < 80 => Start($"Write {next}", writer.WriteAsync(next++).AsTask()),
+                < 48 => Start(new Pending("WaitToRead", reader.WaitToReadAsync())),
+                < 56 => Start(new Pending("WaitToWrite", writer.WaitToWriteAsync())),
+                < 68 => Start(new Pending("Read", reader.ReadAsync())),
+                < 80 => Start(new Pending($"Write {next}", writer.WriteAsync(next++))),
                 < 88 => $"Count {reader.Count}",
                 < 90 => $"TryComplete {writer.TryComplete(step % 2 == 0 ? null : new FormatException("e"))}",
                 _ => $"Completion {Describe(reader.Completion)}",
@@ -156,9 +157,9 @@ public class StcInteropTests
             trace.Add(seen);
             for (int i = 0; i < pending.Count; i++)
             {
-                if (pending[i].Task.IsCompleted)
+                if (pending[i].IsCompleted)
                 {
-                    trace.Add($"  {pending[i].Name} -> {Describe(pending[i].Task)}");
+                    trace.Add($"  {pending[i].Name} -> {pending[i].Outcome()}");
                     pending.RemoveAt(i--);
                 }
             }
@@ -167,28 +168,76 @@ public class StcInteropTests
         trace.Add($"left pending: {string.Join(", ", pending.Select(p => p.Name))}");
         return trace;
 
-        string Start(string name, Task task)
+        string Start(Pending operation)
         {
-            if (task.IsCompleted)
+            if (operation.IsCompleted)
             {
-                return $"{name} -> {Describe(task)}";
+                return $"{operation.Name} -> {operation.Outcome()}";
             }
 
-            pending.Add((name, task));
-            return $"{name} pending";
+            pending.Add(operation);
+            return $"{operation.Name} pending";
+        }
+    }
+
+    /// <summary>An operation of the script: its ValueTask, asked for its status without consuming it, and consumed once.</summary>
+    private sealed class Pending
+    {
+        private readonly Func<bool> _isCompleted;
+        private readonly Func<string> _result;
+
+        public Pending(string name, ValueTask<bool> task)
+            : this(name, () => task.IsCompleted, () => $"ok {task.Result}")
+        {
+        }
+
+        public Pending(string name, ValueTask<int> task)
+            : this(name, () => task.IsCompleted, () => $"ok {task.Result}")
+        {
+        }
+
+        public Pending(string name, ValueTask task)
+            : this(name, () => task.IsCompleted, () =>
+            {
+                task.GetAwaiter().GetResult();
+                return "ok";
+            })
+        {
+        }
+
+        private Pending(string name, Func<bool> isCompleted, Func<string> result)
+        {
+            Name = name;
+            _isCompleted = isCompleted;
+            _result = result;
+        }
+
+        public string Name { get; }
+
+        public bool IsCompleted => _isCompleted();
+
+        public string Outcome()
+        {
+            try
+            {
+                return _result();
+            }
+            catch (OperationCanceledException)
+            {
+                return "canceled";
+            }
+            catch (Exception e)
+            {
+                return $"faulted {e.GetType().Name}:{e.InnerException?.GetType().Name}";
+            }
         }
     }
 
     private static string Describe(Task task) => task switch
     {
-        { IsCompletedSuccessfully: true } => task switch
-        {
-            Task<bool> b => $"ok {b.Result}",
-            Task<int> n => $"ok {n.Result}",
-            _ => "ok",
-        },
+        { IsCompletedSuccessfully: true } => "ok",
         { IsCanceled: true } => "canceled",
-        { IsFaulted: true } => $"faulted {task.Exception!.InnerException!.GetType().Name}:{task.Exception.InnerException.InnerException?.GetType().Name}",
+        { IsFaulted: true } => $"faulted {task.Exception!.InnerException!.GetType().Name}",
         _ => "pending",
     };
 }
