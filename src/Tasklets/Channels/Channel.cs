@@ -21,7 +21,7 @@ namespace Tasklets;
 /// partner on another channel of the same select); such a node never takes or gives an item, and its owner
 /// withdraws it when it resumes.</item>
 /// <item>A live readiness wait (System.Threading.Channels' <c>WaitToReadAsync</c>/<c>WaitToWriteAsync</c>, see
-/// Channel.Interop.cs) is queued only while its operation could not proceed: every transition that makes the channel
+/// Channel.Readiness.cs) is queued only while its operation could not proceed: every transition that makes the channel
 /// readable (an item buffered, a sender parked, an error queued, close) or writable (a receiver parked, a buffer slot
 /// freed, close) claims every such wait of that kind under the gate.</item>
 /// <item>Once closed, the buffer only shrinks; "closed and drained" (closed, nothing buffered, no error pending) is
@@ -169,9 +169,9 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     {
         get
         {
-            // Lock-free once created: the reference is written once, under the gate, and the gate's release
-            // published it with the object it points to.
-            if (Volatile.Read(ref _cold)?.Completion is { } created)
+            // Lock-free once created: both references are written once, with volatile writes (release) after the
+            // objects they point to were built, and read here with volatile reads (acquire). Null sends us to the gate.
+            if (Volatile.Read(ref _cold) is { } published && Volatile.Read(ref published.Completion) is { } created)
             {
                 return created.Task;
             }
@@ -186,7 +186,8 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
                     return raced.Task;
                 }
 
-                completion = cold.Completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref cold.Completion, completion);
                 drained = IsDrainedLocked();
             }
 
@@ -879,176 +880,6 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         }
     }
 
-    // ---------------------------------------------------------------- transitions (caller holds _gate; cold paths)
-
-    /// <summary>The channel has something to receive: every read-readiness wait ends "ready", woken at the release.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ReadableLocked()
-    {
-        ColdState cold = _cold!;
-        if (!cold.ReadWaiters.IsEmpty)
-        {
-            ClaimReadinessLocked(cold, ref cold.ReadWaiters);
-        }
-    }
-
-    /// <summary>A send can proceed: every write-readiness wait ends "ready", woken at the release.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void WritableLocked()
-    {
-        ColdState cold = _cold!;
-        if (!cold.WriteWaiters.IsEmpty)
-        {
-            ClaimReadinessLocked(cold, ref cold.WriteWaiters);
-        }
-    }
-
-    /// <summary>A receive took a buffered item and no blocked sender refilled its slot.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void SlotFreedLocked()
-    {
-        if (_closed)
-        {
-            CompleteIfDrainedLocked(); // closed: no sender can be waiting for the slot
-        }
-        else
-        {
-            WritableLocked();
-        }
-    }
-
-    /// <summary>Leaves <see cref="Completion"/> to be completed at the release if the channel is now closed and drained.</summary>
-    private void CompleteIfDrainedLocked()
-    {
-        if (_cold is { Completion: not null } cold && IsDrainedLocked())
-        {
-            // Not completed here: the gate is held, and completing a task may post to a user's context. The release
-            // completes it (ReleaseGate; from the thread pool if the releaser may hold other gates).
-            cold.CompletionDue = true;
-            _afterRelease = cold;
-        }
-    }
-
-    /// <summary>Closed, nothing buffered, no exception pending: final (after close nothing can be added).</summary>
-    private bool IsDrainedLocked() => _closed && _buffer.Count == 0 && _errorCount == 0;
-
-    /// <summary>
-    /// Ends every live readiness wait of <paramref name="queue"/> with "ready" and leaves them to be woken at the
-    /// release of the gate. Each claim is decided before it is made (the transition happened under this gate); a
-    /// node whose claim fails was ended by a kill, timeout or cancellation and is only dropped (its owner withdraws
-    /// nothing: the node is no longer queued).
-    /// </summary>
-    private void ClaimReadinessLocked(ColdState cold, ref WaitQueue queue)
-    {
-        SelectCase? node;
-        while ((node = queue.DequeueAndClaim()) is not null)
-        {
-            node._waiter!.SetOutcome(ReadinessNode.Ready, null);
-            node._next = null; // unlinked by the dequeue; the link is the wake list's now
-            if (cold.WakeTail is null)
-            {
-                cold.WakeHead = node;
-            }
-            else
-            {
-                cold.WakeTail._next = node;
-            }
-
-            cold.WakeTail = node;
-        }
-
-        if (cold.WakeHead is not null)
-        {
-            _afterRelease = cold;
-        }
-    }
-
-    /// <summary>Close's form of <see cref="ClaimReadinessLocked(ColdState, ref WaitQueue)"/>: "never again", with <paramref name="error"/> as what the wait throws.</summary>
-    private static void ClaimReadinessLocked(ref WaitQueue queue, ref WakeList wakeList, Exception? error)
-    {
-        SelectCase? node;
-        while ((node = queue.DequeueAndClaim()) is not null)
-        {
-            node._waiter!.SetOutcome(ReadinessNode.NotReady, error);
-            wakeList.Add(node);
-        }
-    }
-
-    /// <summary>Releases the gate taken by a <see cref="GateHold"/>, then does what the locked path left to do.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void ReleaseGate()
-    {
-        // Read under the gate: only a holder writes it.
-        ColdState? work = _afterRelease;
-        if (work is null)
-        {
-            _gate.Exit();
-            return;
-        }
-
-        ReleaseGateAndRun(work, later: false);
-    }
-
-    /// <summary>
-    /// Takes the work <paramref name="cold"/> holds, releases the gate, and does it: wakes the readiness waits claimed
-    /// (directly, or from the thread pool when <paramref name="later"/>: the caller may hold other gates) and completes
-    /// <see cref="Completion"/>. Caller holds the gate and read <c>_afterRelease</c> as <paramref name="cold"/>.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ReleaseGateAndRun(ColdState cold, bool later)
-    {
-        SelectCase? wakes = cold.WakeHead;
-        cold.WakeHead = null;
-        cold.WakeTail = null;
-        bool complete = cold.CompletionDue;
-        cold.CompletionDue = false;
-        _afterRelease = null;
-        _gate.Exit();
-
-        ReadinessNode.WakeAll(wakes, later ? null : Tasklet.CurrentOrNull, later);
-        if (complete)
-        {
-            // Completion, written once before it was due, and the close error are fixed by now (closed and drained).
-            if (later)
-            {
-                ThreadPool.UnsafeQueueUserWorkItem(cold, preferLocal: false);
-            }
-            else
-            {
-                Complete(cold.Completion!, cold.CloseError);
-            }
-        }
-    }
-
-    /// <summary>Completes <paramref name="completion"/> as STC's Completion: cancelled for an <see cref="OperationCanceledException"/>, failed for another error.</summary>
-    private static void Complete(TaskCompletionSource completion, Exception? error)
-    {
-        if (error is null)
-        {
-            completion.TrySetResult();
-        }
-        else if (error is OperationCanceledException canceled)
-        {
-            completion.TrySetCanceled(canceled.CancellationToken);
-        }
-        else
-        {
-            completion.TrySetException(error);
-        }
-    }
-
-    /// <summary>The cold state, created on first need. Caller holds the gate.</summary>
-    private ColdState ColdLocked()
-    {
-        // Published by a volatile write: lock-free readers (Completion, CloseError) read it with a volatile read.
-        if (_cold is null)
-        {
-            Volatile.Write(ref _cold, new ColdState());
-        }
-
-        return _cold!;
-    }
-
     void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
         => WaitSources.WithdrawAll(this, node, others, waiter, generation);
 
@@ -1209,60 +1040,5 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             Debug.Assert(!cold.ReadWaiters.HasLive() || !IsReceiveReadyLocked(), "a read-readiness wait is parked while the channel is readable");
             Debug.Assert(!cold.WriteWaiters.HasLive() || !IsSendReadyLocked(), "a write-readiness wait is parked while the channel is writable");
         }
-    }
-
-    // ---------------------------------------------------------------- nested types
-
-    /// <summary>
-    /// Holds <c>_gate</c> for a <c>using</c> block, like <see cref="GateScope"/>, and releases it through
-    /// <see cref="ReleaseGate"/>, which does the work the block left (readiness wakes, Completion) once the gate is free.
-    /// The scope of every path that may make the channel readable, writable or drained.
-    /// </summary>
-    private readonly ref struct GateHold
-    {
-        private readonly Channel<T> _channel;
-
-        public GateHold(Channel<T> channel)
-        {
-            _channel = channel;
-            channel._gate.Enter();
-        }
-
-        public void Dispose() => _channel.ReleaseGate();
-    }
-
-    /// <summary>
-    /// What few channels need (see <c>_cold</c>). Every field is under the channel's gate, except that
-    /// <see cref="Completion"/> and <see cref="CloseError"/>, written once, are also read lock-free after their
-    /// publication.
-    /// </summary>
-    private sealed class ColdState : IThreadPoolWorkItem
-    {
-        /// <summary>The error of the first close, or null (a normal close, or open).</summary>
-        public Exception? CloseError;
-
-        /// <summary>The channel's Completion, created on first read.</summary>
-        public TaskCompletionSource? Completion;
-
-        /// <summary>The only party that may close the channel (<see cref="ReserveClose"/>), or null for anyone.</summary>
-        public object? CloseOwner;
-
-        /// <summary>Parked read-readiness waits (STC's WaitToReadAsync): <see cref="ReadinessWait"/> nodes.</summary>
-        public WaitQueue ReadWaiters;
-
-        /// <summary>Parked write-readiness waits (STC's WaitToWriteAsync): <see cref="ReadinessWait"/> nodes.</summary>
-        public WaitQueue WriteWaiters;
-
-        /// <summary>Readiness waits claimed under the gate, to be woken at its release, in claim order; linked through <c>_next</c>.</summary>
-        public SelectCase? WakeHead;
-
-        /// <summary>The last node of the wake list, or null.</summary>
-        public SelectCase? WakeTail;
-
-        /// <summary>True when the channel became closed and drained under the gate and <see cref="Completion"/> is to be completed at the release.</summary>
-        public bool CompletionDue;
-
-        /// <summary>The thread pool's completion of <see cref="Completion"/>, for a release that may hold other gates.</summary>
-        void IThreadPoolWorkItem.Execute() => Complete(Completion!, CloseError);
     }
 }

@@ -10,7 +10,7 @@ namespace Tasklets.Internal;
 /// An operation (read, write) on a channel completed with an <see cref="OperationCanceledException"/> is cancelled with
 /// it; with another error, it fails with STC's <see cref="Stc.ChannelClosedException"/> whose inner exception is the
 /// error; with none, with a plain one. A readiness wait (<c>WaitToReadAsync</c>, <c>WaitToWriteAsync</c>) fails with the
-/// error itself, and a normal completion answers false (see Channel.Interop.cs).
+/// error itself, and a normal completion answers false (see Channel.Readiness.cs).
 /// </remarks>
 internal static class StcCompletion
 {
