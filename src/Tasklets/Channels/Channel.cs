@@ -220,7 +220,7 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// </summary>
     void IWaitSource.ExitGate()
     {
-        ColdState? work = _afterRelease;
+        ColdState? work = _afterRelease; // read under the gate: only a holder writes it
         if (work is null)
         {
             _gate.Exit();
