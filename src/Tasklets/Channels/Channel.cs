@@ -20,15 +20,21 @@ namespace Tasklets;
 /// <item>A queued node is either live, or its wait was claimed by someone else (kill, timeout, cancellation, a
 /// partner on another channel of the same select); such a node never takes or gives an item, and its owner
 /// withdraws it when it resumes.</item>
+/// <item>A live readiness wait (System.Threading.Channels' <c>WaitToReadAsync</c>/<c>WaitToWriteAsync</c>, see
+/// Channel.Readiness.cs) is queued only while its operation could not proceed: every transition that makes the channel
+/// readable (an item buffered, a sender parked, an error queued, close) or writable (a receiver parked, a buffer slot
+/// freed, close) claims every such wait of that kind under the gate.</item>
+/// <item>Once closed, the buffer only shrinks; "closed and drained" (closed, nothing buffered, no error pending) is
+/// final, and <see cref="Completion"/> completes at that transition.</item>
 /// </list>
 /// <para><b>Locking</b>: <c>_gate</c> is held only to pair a party with a node or a buffer slot. Partners are woken,
-/// and user code runs, after it is released.</para>
+/// <see cref="Completion"/> is completed, and user code runs, after it is released (<see cref="ReleaseGate"/>).</para>
 /// <para><b>Handoff</b>: a party that finds a live partner node claims the partner's wait (CAS), moves the item
 /// directly between them, and wakes the partner after releasing the gate; an item never passes through the
 /// buffer while a receiver waits (no barging).</para>
 /// </remarks>
 [DebuggerDisplay("{DebuggerDisplay,nq}")]
-public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
+public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 {
     // From the one counter of all sources: a per-T counter would give a Channel<int> and a Channel<string> the same
     // id, and two selects over both could lock them in opposite orders.
@@ -43,6 +49,16 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     private Queue<Exception>? _errors;
     private int _errorCount; // _errors.Count, kept as a field for the lock-free readers (volatile reads)
     private bool _closed;
+
+    // What few channels need: the close error, Completion, readiness waits. Allocated under _gate on first need (a
+    // close with an error, a read of Completion, a readiness wait) and never cleared, so that the hot paths of a channel
+    // nobody bridges test one reference. Its fields are under _gate too.
+    private ColdState? _cold;
+
+    // _cold, when a locked path left work for the release of the gate (readiness waits it claimed, Completion to
+    // complete): ReleaseGate and IWaitSource.ExitGate do it once the gate is free. Under _gate. Invariant: null
+    // whenever the gate is free.
+    private ColdState? _afterRelease;
 
     // Set once, never cleared: a party outside a Run() scheduler's tasklets used the channel.
     private volatile bool _external;
@@ -123,7 +139,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         }
     }
 
-    /// <summary>True once <see cref="Close"/> was called (buffered items may still be received).</summary>
+    /// <summary>True once <see cref="Close()"/> or <see cref="Close(Exception?)"/> was called (buffered items may still be received).</summary>
     public bool IsClosed
     {
         get
@@ -135,11 +151,84 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         }
     }
 
+    /// <summary>
+    /// A task that completes when the channel is closed and drained: closed, nothing buffered, no exception from
+    /// <see cref="SendException"/> pending (System.Threading.Channels' <c>ChannelReader.Completion</c>). It fails with
+    /// the error given to <see cref="Close(Exception?)"/>, or is cancelled if that error is an
+    /// <see cref="OperationCanceledException"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>Created on first read; the same task every time. Its continuations never run inline, neither under the
+    /// channel's lock nor on the stack of the party that drained the channel (the task runs them asynchronously).
+    /// The operation that takes the last item completes it as the operation returns; a <see cref="Select"/> that does,
+    /// from the thread pool right after.</para>
+    /// <para>Reading it is not a use of the channel (deadlock detection, like <see cref="IsClosed"/>), and awaiting it
+    /// in a tasklet is a foreign await: a tasklet blocked on it alone is not reported as deadlocked.</para>
+    /// </remarks>
+    public Task Completion
+    {
+        get
+        {
+            // Lock-free once created: both references are written once, with volatile writes (release) after the
+            // objects they point to were built, and read here with volatile reads (acquire). Null sends us to the gate.
+            if (Volatile.Read(ref _cold) is { } published && Volatile.Read(ref published.Completion) is { } created)
+            {
+                return created.Task;
+            }
+
+            TaskCompletionSource completion;
+            bool drained;
+            using (new GateScope(ref _gate))
+            {
+                ColdState cold = ColdLocked();
+                if (cold.Completion is { } raced)
+                {
+                    return raced.Task;
+                }
+
+                completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                Volatile.Write(ref cold.Completion, completion);
+                drained = IsDrainedLocked();
+            }
+
+            // Outside the gate. A drain after the gate was released sees the task and completes it too: completing
+            // twice is harmless (the Try forms), and the error was fixed by the close that came first.
+            if (drained)
+            {
+                Complete(completion, CloseError);
+            }
+
+            return completion.Task;
+        }
+    }
+
+    /// <summary>
+    /// The error the channel was closed with (<see cref="Close(Exception?)"/>), or null. Written once, under the gate,
+    /// before <c>_closed</c>; a reader that learned of the close (under the gate, or from a wake that followed it) reads
+    /// it without the lock.
+    /// </summary>
+    internal Exception? CloseError => Volatile.Read(ref _cold)?.CloseError;
+
     long IWaitSource.Id => _id;
 
     void IWaitSource.EnterGate() => _gate.Enter();
 
-    void IWaitSource.ExitGate() => _gate.Exit();
+    /// <summary>
+    /// Releases the gate for a caller that may hold other gates (a select over several sources, a withdraw): the
+    /// work a locked path left (readiness wakes, Completion) goes to the thread pool, so that no foreign code (a
+    /// synchronization context's Post) runs while those gates are held.
+    /// </summary>
+    void IWaitSource.ExitGate()
+    {
+        ColdState? work = _afterRelease; // read under the gate: only a holder writes it
+        if (work is null)
+        {
+            _gate.Exit();
+            return;
+        }
+
+        ReleaseGateAndRun(work, later: true);
+    }
 
     bool IWaitSource.IsExternal => WaitSources.IsExternal(_external, _createdOutside);
 
@@ -158,7 +247,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// Unbuffered: completes when a receiver has the item. Buffered: waits only while the buffer is full.
     /// Unbounded: never waits. If the send throws (close, kill, timeout, cancellation), the item was not delivered.
     /// </remarks>
-    /// <exception cref="ChannelClosedException">The channel is closed, or was closed while the send waited.</exception>
+    /// <exception cref="ChannelClosedException">The channel is closed, or was closed while the send waited; its <see cref="Exception.InnerException"/> is the error given to <see cref="Close(Exception?)"/>, if any.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
@@ -184,7 +273,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         Waiter? partner;
         Waiter waiter;
         long generation;
-        using (new GateScope(ref _gate))
+        using (new GateHold(this))
         {
             if (TrySendLocked(item, out partner))
             {
@@ -222,7 +311,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     {
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         Waiter? partner;
-        using (new GateScope(ref _gate))
+        using (new GateHold(this))
         {
             if (_closed || !TrySendLocked(item, out partner))
             {
@@ -260,17 +349,17 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// A blocked receiver gets it at once. Otherwise the next receive throws it, before any buffered item:
     /// it is a signal, not an item. Use it to tell a consumer that the producer failed.
     /// </remarks>
-    /// <exception cref="ChannelClosedException">The channel is closed.</exception>
+    /// <exception cref="ChannelClosedException">The channel is closed (its <see cref="Exception.InnerException"/> is the error the channel was closed with, if any).</exception>
     public void SendException(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
         SelectCase? node;
-        using (new GateScope(ref _gate))
+        using (new GateHold(this))
         {
             if (_closed)
             {
-                throw new ChannelClosedException(Strings.SendOnClosed(Describe()));
+                throw new ChannelClosedException(Strings.SendOnClosed(Describe()), CloseError);
             }
 
             node = _receivers.DequeueAndClaim();
@@ -278,6 +367,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             {
                 (_errors ??= new Queue<Exception>()).Enqueue(exception);
                 _errorCount = _errors.Count;
+                if (_cold is not null)
+                {
+                    ReadableLocked(); // a pending exception is something to receive: the next receiver gets it
+                }
+
                 return;
             }
 
@@ -292,7 +386,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// <summary>Receives an item, waiting until one is available.</summary>
     /// <param name="cancellationToken">Cancels the wait; a cancelled receive took nothing.</param>
     /// <returns>The item.</returns>
-    /// <exception cref="ChannelClosedException">The channel is closed and drained.</exception>
+    /// <exception cref="ChannelClosedException">The channel is closed and drained; its <see cref="Exception.InnerException"/> is the error given to <see cref="Close(Exception?)"/>, if any.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
@@ -320,7 +414,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         bool closed;
         Exception? error;
         ReceiveOperation<T> node;
-        using (new GateScope(ref _gate))
+        using (new GateHold(this))
         {
             if (TryReceiveLocked(out value, out closed, out partner, out error))
             {
@@ -348,7 +442,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
         if (closed)
         {
-            return ValueTask.FromException<T>(new ChannelClosedException(Strings.ReceiveOnClosed(Describe())));
+            return ValueTask.FromException<T>(new ChannelClosedException(Strings.ReceiveOnClosed(Describe()), CloseError));
         }
 
         if (partner is not null && Waiter.WakePartner(partner, current, _preference == ChannelPreference.Sender))
@@ -367,7 +461,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
     /// <summary>Receives an item if one is available now (buffered, or from a blocked sender).</summary>
     /// <param name="item">The item, when the method returns true.</param>
-    /// <returns>True when an item was received; false when none is available or the channel is closed and drained.</returns>
+    /// <returns>True when an item was received; false when none is available or the channel is closed and drained (with or without an error: see <see cref="Completion"/>).</returns>
     /// <exception cref="Exception">An exception sent with <see cref="SendException"/> is thrown to this receiver.</exception>
     public bool TryReceive([MaybeNullWhen(false)] out T item)
     {
@@ -375,7 +469,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         Waiter? partner;
         bool closed;
         Exception? error;
-        using (new GateScope(ref _gate))
+        using (new GateHold(this))
         {
             if (!TryReceiveLocked(out item, out closed, out partner, out error))
             {
@@ -415,6 +509,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// <summary>Enumerates the items as they arrive; the enumeration ends when the channel is closed and drained.</summary>
     /// <param name="cancellationToken">Cancels the wait for the next item.</param>
     /// <returns>An enumerator for <c>await foreach</c>.</returns>
+    /// <remarks>
+    /// A channel closed with an error (<see cref="Close(Exception?)"/>) does not end the loop quietly: once drained,
+    /// the next step throws <see cref="ChannelClosedException"/> with that error as its inner exception.
+    /// </remarks>
     public IAsyncEnumerator<T> GetAsyncEnumerator(CancellationToken cancellationToken = default)
         => new ChannelEnumerator<T>(this, cancellationToken);
 
@@ -429,7 +527,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         Exception? error;
         ReceiveCase<T> node;
         Waiter waiter;
-        using (new GateScope(ref _gate))
+        using (new GateHold(this))
         {
             if (TryReceiveLocked(out value, out closed, out partner, out error))
             {
@@ -451,6 +549,12 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         if (error is not null)
         {
             throw error;
+        }
+
+        if (closed && CloseError is { } closeError)
+        {
+            // Closed with an error: the loop must not end as if the producer had finished (no exception is lost).
+            throw new ChannelClosedException(Strings.ReceiveOnClosed(Describe()), closeError);
         }
 
         if (partner is not null)
@@ -479,17 +583,61 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// Blocked senders wake with <see cref="ChannelClosedException"/> (their items were not delivered); later sends
     /// throw it. Receivers first drain the buffer, then get <see cref="ChannelClosedException"/>;
     /// <see cref="TryReceive"/> returns false, <c>await foreach</c> ends, a select's receive case fires with
-    /// <see cref="ReceiveCase{T}.IsClosed"/>.
+    /// <see cref="ReceiveCase{T}.IsClosed"/>. <see cref="Completion"/> completes once the buffer is drained.
     /// </remarks>
-    public void Close()
+    public void Close() => TryClose(null);
+
+    /// <summary>
+    /// Closes the channel because of <paramref name="error"/> (a producer that failed), or normally if it is null.
+    /// Idempotent: a channel already closed keeps its first close, error or not.
+    /// </summary>
+    /// <param name="error">Why no more items will come, or null for a normal close (<see cref="Close()"/>).</param>
+    /// <remarks>
+    /// <para>As <see cref="Close()"/>, and the error reaches every party: blocked and later senders get
+    /// <see cref="ChannelClosedException"/> with the error as <see cref="Exception.InnerException"/>; receivers drain
+    /// the buffer, then get that exception too; <c>await foreach</c> throws it instead of ending; a select's receive
+    /// case fires with <see cref="ReceiveCase{T}.IsClosed"/> and <see cref="ReceiveCase{T}.CloseError"/>;
+    /// <see cref="TryReceive"/> returns false (the Try pattern does not throw); <see cref="Completion"/> fails with the
+    /// error (is cancelled, for an <see cref="OperationCanceledException"/>).</para>
+    /// <para>Receivers get a new <see cref="ChannelClosedException"/> each, never the error object itself, so that
+    /// many receivers on many threads never throw one exception instance at once.</para>
+    /// </remarks>
+    public void Close(Exception? error) => TryClose(error);
+
+    /// <summary>
+    /// The close: returns true if this call closed the channel, false if it was closed already (the first close and
+    /// its error stay). Internal: the public form is the idempotent <see cref="Close(Exception?)"/>; the STC writer's
+    /// <c>TryComplete</c> needs the answer, atomically.
+    /// </summary>
+    internal bool TryClose(Exception? error) => TryClose(error, owner: null);
+
+    /// <summary>
+    /// <see cref="TryClose(Exception?)"/> by <paramref name="owner"/>: a channel reserved for one closer
+    /// (<see cref="ReserveClose"/>) refuses every other.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The channel is reserved for another closer.</exception>
+    internal bool TryClose(Exception? error, object? owner)
     {
         MarkExternalIfNeeded(Tasklet.CurrentOrNull);
-        SelectCase? wakeList = null;
+        var wakeList = default(WakeList);
+        TaskCompletionSource? completion = null;
         using (new GateScope(ref _gate))
         {
+            AssertInvariants();
+            if (_cold?.CloseOwner is { } reserved && !ReferenceEquals(reserved, owner))
+            {
+                ThrowHelper.ThrowInvalidOperation(Strings.CloseReserved(Describe()));
+            }
+
             if (_closed)
             {
-                return;
+                return false;
+            }
+
+            // The error before the flag: whoever sees the channel closed (here or after a wake) sees its error.
+            if (error is not null)
+            {
+                ColdLocked().CloseError = error;
             }
 
             _closed = true;
@@ -497,9 +645,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             while ((node = _senders.DequeueAndClaim()) is not null)
             {
                 DropItem(node); // not delivered: the sender learns it from the exception
-                node._waiter!.SetOutcome(node._caseIndex, new ChannelClosedException(Strings.SendOnClosed(Describe())));
-                node._next = wakeList;
-                wakeList = node;
+                Exception closed = node is WriterSend<T>
+                    ? StcCompletion.OperationError(error) // an STC writer's WriteAsync: its own exception type
+                    : new ChannelClosedException(Strings.SendOnClosed(Describe()), error);
+                node._waiter!.SetOutcome(node._caseIndex, closed);
+                wakeList.Add(node);
             }
 
             // Receivers are queued only while the buffer is empty, so each of them now sees "closed and drained".
@@ -508,23 +658,64 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
                 var receiver = Unsafe.As<ReceiveCase<T>>(node); // _receivers holds only this channel's receive nodes
                 receiver.Value = default!;
                 receiver.IsClosed = true;
-                node._waiter!.SetOutcome(
-                    node._caseIndex,
-                    receiver.ThrowsOnClosed ? new ChannelClosedException(Strings.ReceiveOnClosed(Describe())) : null);
-                node._next = wakeList;
-                wakeList = node;
+                node._waiter!.SetOutcome(node._caseIndex, ClosedOutcome(receiver, error));
+                wakeList.Add(node);
+            }
+
+            // Readiness waits are queued only while their operation could not proceed: now neither can, for good. The
+            // answer is "never again", with the error as what the wait throws (STC's WaitToReadAsync/WaitToWriteAsync).
+            if (_cold is { } cold)
+            {
+                ClaimReadinessLocked(ref cold.ReadWaiters, ref wakeList, error);
+                ClaimReadinessLocked(ref cold.WriteWaiters, ref wakeList, error);
+                if (IsDrainedLocked())
+                {
+                    completion = cold.Completion;
+                }
             }
         }
 
-        // Outside the lock. Read the link before waking: the woken owner may reuse its node at once.
-        Tasklet? current = Tasklet.CurrentOrNull;
-        while (wakeList is not null)
+        // Outside the lock, in the order served.
+        wakeList.WakeAll(Tasklet.CurrentOrNull);
+        if (completion is not null)
         {
-            SelectCase next = wakeList._next!;
-            wakeList._next = null;
-            Waiter.WakePartner(wakeList._waiter!, current, preferPartner: false);
-            wakeList = next;
+            Complete(completion, error);
         }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Reserves closing for <paramref name="owner"/>: from now on <see cref="Close(Exception?)"/> by anyone else
+    /// throws. For a channel whose only closer must be its feeder (a view of an STC reader, whose pump may hold an
+    /// item that a foreign close would lose). Call before the channel is handed out.
+    /// </summary>
+    internal void ReserveClose(object owner)
+    {
+        using (new GateScope(ref _gate))
+        {
+            ColdLocked().CloseOwner = owner;
+        }
+    }
+
+    // What a parked receive learns from a close: a plain ReceiveAsync throws (with the error as inner exception); an
+    // STC reader's ReadAsync throws STC's exception; an await foreach throws only if there is an error (else the loop
+    // ends); a select's case reports IsClosed (and CloseError) instead.
+    private Exception? ClosedOutcome(ReceiveCase<T> receiver, Exception? error)
+    {
+        if (receiver.ThrowsOnClosed)
+        {
+            return new ChannelClosedException(Strings.ReceiveOnClosed(Describe()), error);
+        }
+
+        if (receiver is ReaderReceive<T>)
+        {
+            return StcCompletion.OperationError(error);
+        }
+
+        return error is not null && receiver is EnumeratorReceive<T>
+            ? new ChannelClosedException(Strings.ReceiveOnClosed(Describe()), error)
+            : null;
     }
 
     // ---------------------------------------------------------------- core (caller holds _gate)
@@ -539,7 +730,7 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         AssertInvariants();
         if (_closed)
         {
-            throw new ChannelClosedException(Strings.SendOnClosed(Describe()));
+            throw new ChannelClosedException(Strings.SendOnClosed(Describe()), CloseError);
         }
 
         SelectCase? node = _receivers.DequeueAndClaim();
@@ -558,6 +749,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         if (_capacity != 0 && (_capacity < 0 || _buffer.Count < _capacity))
         {
             _buffer.PushBack(item);
+            if (_cold is not null)
+            {
+                ReadableLocked(); // an item to receive: wake the readiness waits (queued only while the buffer was empty)
+            }
+
             return true;
         }
 
@@ -579,6 +775,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             value = default!;
             error = _errors!.Dequeue();
             _errorCount = _errors.Count;
+            if (_closed)
+            {
+                CompleteIfDrainedLocked(); // the last pending exception of a closed channel may have been its last content
+            }
+
             return true;
         }
 
@@ -590,6 +791,10 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             {
                 _buffer.PushBack(TakeItem(sender));
                 partner = sender._waiter!;
+            }
+            else if (_cold is not null)
+            {
+                SlotFreedLocked(); // room for a send, or (closed) maybe drained
             }
 
             return true;
@@ -627,9 +832,9 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     // the cached node outlives the send, and would otherwise keep the item alive.
     private static void DropItem(SelectCase node)
     {
-        if (node is SendOperation<T> operation)
+        if (node is SendOperation<T> or WriterSend<T>)
         {
-            operation.Item = default!;
+            Unsafe.As<SendCase<T>>(node).Item = default!;
         }
     }
 
@@ -649,11 +854,31 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
     internal bool IsReceiveReadyLocked() => _closed || _buffer.Count > 0 || _errorCount > 0 || _senders.HasLive();
 
+    /// <summary>
+    /// Queues a blocked send (a plain send's node or a select's case). Caller holds the gate. A blocked sender is
+    /// something to receive (on an unbuffered channel the only thing; a buffered one is full, so readable already).
+    /// </summary>
     internal void EnqueueSenderLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
-        => _senders.Enqueue(node, waiter, generation, caseIndex);
+    {
+        _senders.Enqueue(node, waiter, generation, caseIndex);
+        if (_cold is not null)
+        {
+            ReadableLocked();
+        }
+    }
 
+    /// <summary>
+    /// Queues a blocked receive. Caller holds the gate. A blocked receiver takes a send (on an unbuffered channel the
+    /// only way to send; a buffered one is empty, so writable already).
+    /// </summary>
     internal void EnqueueReceiverLocked(SelectCase node, Waiter waiter, long generation, int caseIndex)
-        => _receivers.Enqueue(node, waiter, generation, caseIndex);
+    {
+        _receivers.Enqueue(node, waiter, generation, caseIndex);
+        if (_cold is not null)
+        {
+            WritableLocked();
+        }
+    }
 
     void IWaitSource.WithdrawAll(SelectCase node, ReadOnlySpan<RegistrationSlot> others, Waiter waiter, long generation)
         => WaitSources.WithdrawAll(this, node, others, waiter, generation);
@@ -665,9 +890,23 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             _senders.Remove(node);
             DropItem(node); // a send that ended without delivering (kill, timeout, cancellation)
         }
-        else
+        else if (node is ReceiveCase<T>)
         {
             _receivers.Remove(node);
+        }
+        else
+        {
+            // A readiness wait ended by cancellation, kill or timeout; it exists only with the cold state.
+            var readiness = Unsafe.As<ReadinessWait>(node); // the channel's only other node type
+            ColdState cold = _cold!;
+            if (readiness.ForSend)
+            {
+                cold.WriteWaiters.Remove(node);
+            }
+            else
+            {
+                cold.ReadWaiters.Remove(node);
+            }
         }
     }
 
@@ -795,5 +1034,11 @@ public sealed class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         Debug.Assert(_gate.IsHeldByCurrentThread);
         Debug.Assert(_capacity < 0 || _buffer.Count <= _capacity);
         Debug.Assert(_buffer.Count == 0 || !_receivers.HasLive(), "items buffered while a receiver waits");
+        Debug.Assert(_afterRelease is null, "work left for the release of the gate outlived the release");
+        if (_cold is { } cold)
+        {
+            Debug.Assert(!cold.ReadWaiters.HasLive() || !IsReceiveReadyLocked(), "a read-readiness wait is parked while the channel is readable");
+            Debug.Assert(!cold.WriteWaiters.HasLive() || !IsSendReadyLocked(), "a write-readiness wait is parked while the channel is writable");
+        }
     }
 }

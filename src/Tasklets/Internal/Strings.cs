@@ -28,6 +28,9 @@ internal static class Strings
 
     public const string OperationCanceled = "The operation was canceled; it took no effect.";
 
+    public const string AwaitedTwice =
+        "This ValueTask is already being awaited. Await each ValueTask returned by Tasklets exactly once (call AsTask() to hand it to several awaiters).";
+
     public const string SendToTaskletContext =
         "Synchronous Send to a tasklet's SynchronizationContext from another thread is not supported: it would block that thread on the scheduler. Use Post.";
 
@@ -60,6 +63,9 @@ internal static class Strings
     public static string SendOnClosed(string channel) => $"Cannot send on {channel}: it is closed. The item was not delivered.";
 
     public static string ReceiveOnClosed(string channel) => $"Cannot receive from {channel}: it is closed and drained.";
+
+    public static string CloseReserved(string channel) =>
+        $"Cannot close {channel}: it is a view of a System.Threading.Channels reader (AsTaskletChannel), closed by its pump when the reader completes, so that no item the pump holds is lost. To stop it early, cancel the token given to AsTaskletChannel.";
 
     public static string AwaitedByAnother(Tasklet tasklet) =>
         $"An operation of tasklet {tasklet.Id} '{tasklet.Name}' was awaited outside that tasklet (by another tasklet or thread). Await each library ValueTask in the tasklet that started it; to hand a result to other code, await it there and pass the value (or use AsTask() inside the tasklet).";

@@ -34,6 +34,12 @@ public class ReceiveCase<T> : SelectCase
     /// <summary>True when this case fired because the channel is closed and drained (Go's <c>ok == false</c>).</summary>
     public bool IsClosed { get; internal set; }
 
+    /// <summary>
+    /// When this case fired because the channel is closed (<see cref="IsClosed"/>), the error it was closed with
+    /// (<see cref="Channel{T}.Close(Exception?)"/>), or null for a normal close; null when it fired with an item.
+    /// </summary>
+    public Exception? CloseError => IsClosed ? Typed.CloseError : null;
+
     /// <summary>True for the internal node of a plain ReceiveAsync, which throws on close instead of reporting it.</summary>
     internal virtual bool ThrowsOnClosed => false;
 

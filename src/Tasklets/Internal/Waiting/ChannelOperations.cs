@@ -98,3 +98,37 @@ internal sealed class ChannelEnumerator<T> : IAsyncEnumerator<T>, IValueTaskSour
         return true;
     }
 }
+
+/// <summary>
+/// The queue node of an STC reader's <c>ReadAsync</c> (<see cref="ChannelInteropExtensions.AsChannelReader{T}"/>), owned by one waiter
+/// and reused by it: as <see cref="ReceiveOperation{T}"/>, but a close ends it with STC's exception (the channel's
+/// close writes that outcome: see <c>Channel.ClosedOutcome</c>).
+/// </summary>
+internal sealed class ReaderReceive<T> : ReceiveCase<T>, IValueTaskSource<T>
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ValueTask<T> AsValueTask() => new(this, (short)_waiter!.Generation);
+
+    public ValueTaskSourceStatus GetStatus(short token) => _waiter!.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _waiter!.OnCompleted(continuation, state, token, flags);
+
+    public T GetResult(short token)
+    {
+        // As ReceiveOperation.GetResult: the token first, then the item, then EndWait (which throws the outcome).
+        long state = _waiter!.ThrowIfNotCompleted(token);
+        T value = Value;
+        Value = default!;
+        _waiter.EndCompletedWait(state);
+        return value;
+    }
+}
+
+/// <summary>
+/// The queue node of an STC writer's <c>WriteAsync</c> (<see cref="ChannelInteropExtensions.AsChannelWriter{T}"/>), owned by one waiter;
+/// the waiter is the awaitable. As <see cref="SendOperation{T}"/>, but a close ends it with STC's exception.
+/// </summary>
+internal sealed class WriterSend<T> : SendCase<T>
+{
+}

@@ -190,6 +190,13 @@ internal sealed class ExternalWaiter : Waiter
         {
             if (GetStatus(token) == ValueTaskSourceStatus.Pending)
             {
+                if (_continuation is not null)
+                {
+                    // A second await of one pending ValueTask: storing it would drop the first continuation, whose
+                    // awaiter would then never resume. Checked in Release too.
+                    ThrowHelper.ThrowInvalidOperation(Strings.AwaitedTwice);
+                }
+
                 _continuation = continuation;
                 _continuationState = state;
                 _capturedContext = context;
