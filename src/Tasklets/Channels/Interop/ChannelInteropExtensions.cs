@@ -79,7 +79,7 @@ public static class ChannelInteropExtensions
     /// <para>A pump on the thread pool moves the items. It takes an item from the reader only when a receiver waits on
     /// the view, and hands it to a receiver of the view before it takes the next one, so no item is lost and at most
     /// one is out of the reader while nobody receives (when the receiver it was meant for gave up meanwhile). So polls
-    /// (<see cref="Channel{T}.TryReceive"/>, <see cref="Select.Try"/>) find an item only while the pump holds one: a
+    /// (<see cref="Channel{T}.TryReceive"/>, <see cref="Select.Try(ReadOnlySpan{SelectCase})"/>) find an item only while the pump holds one: a
     /// consumer waits with <see cref="Channel{T}.ReceiveAsync"/> or <see cref="Select.WaitAsync(ReadOnlySpan{SelectCase})"/>.</para>
     /// <para>Only the pump closes the view: <see cref="Channel{T}.Close(Exception?)"/> on it throws
     /// <see cref="InvalidOperationException"/> (a close by the consumer could lose the item the pump holds); stop it
