@@ -20,6 +20,7 @@ public sealed partial class IdiomPagesTests
     {
         { "docs/for-go-users.md", "tests/Tasklets.Tests/Docs/ForGoUsersSnippetTests.cs" },
         { "docs/for-stackless-users.md", "tests/Tasklets.Tests/Docs/ForStacklessUsersSnippetTests.cs" },
+        { "docs/for-channels-users.md", "tests/Tasklets.Tests/Docs/ForChannelsUsersSnippetTests.cs" },
     };
 
     [Theory]
