@@ -145,7 +145,7 @@ public sealed partial class Scheduler
                         // The owner applies the stop between two steps (DrainInbox). Posted once: a repeat would only
                         // kill what the first one killed.
                         posted = true;
-                        PostToInbox(new Entry(null!, s_dispose, null), front: false);
+                        AddToInboxLocked(new Entry(null!, s_dispose, null), front: false);
                     }
                 }
 
@@ -263,7 +263,7 @@ public sealed partial class Scheduler
                 ThrowHelper.ThrowObjectDisposed(this);
             }
 
-            PostToInbox(entry, front: false); // the lock is reentrant: one critical section
+            AddToInboxLocked(entry, front: false); // one critical section with the check
         }
     }
 }

@@ -1207,13 +1207,19 @@ public sealed partial class Scheduler : IDisposable
     {
         lock (_inboxLock)
         {
-            _inbox.Add(entry with { Front = front });
-            _inboxCount = _inbox.Count;
-            if (_sleeping)
-            {
-                _signaled = true;
-                Monitor.Pulse(_inboxLock);
-            }
+            AddToInboxLocked(entry, front);
+        }
+    }
+
+    // Caller holds _inboxLock.
+    private void AddToInboxLocked(Entry entry, bool front)
+    {
+        _inbox.Add(entry with { Front = front });
+        _inboxCount = _inbox.Count;
+        if (_sleeping)
+        {
+            _signaled = true;
+            Monitor.Pulse(_inboxLock);
         }
     }
 

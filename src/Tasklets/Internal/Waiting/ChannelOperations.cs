@@ -4,13 +4,11 @@ using System.Threading.Tasks.Sources;
 namespace Tasklets.Internal;
 
 /// <summary>
-/// The queue node of a plain <see cref="Channel{T}.ReceiveAsync"/>, owned by one waiter and reused by it; it is the
-/// <see cref="IValueTaskSource{T}"/> of the receive and delegates status and continuation to its waiter.
+/// A receive node that is the <see cref="IValueTaskSource{T}"/> of its receive, owned by one waiter and reused by it:
+/// status and continuation are its waiter's. The two kinds differ only in what a close ends them with.
 /// </summary>
-internal sealed class ReceiveOperation<T> : ReceiveCase<T>, IValueTaskSource<T>
+internal abstract class ValueTaskReceive<T> : ReceiveCase<T>, IValueTaskSource<T>
 {
-    internal override bool ThrowsOnClosed => true;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<T> AsValueTask() => new(this, (short)_waiter!.Generation);
 
@@ -30,6 +28,12 @@ internal sealed class ReceiveOperation<T> : ReceiveCase<T>, IValueTaskSource<T>
         _waiter.EndCompletedWait(state);
         return value;
     }
+}
+
+/// <summary>The queue node of a plain <see cref="Channel{T}.ReceiveAsync"/>: a close throws <see cref="ChannelClosedException"/>.</summary>
+internal sealed class ReceiveOperation<T> : ValueTaskReceive<T>
+{
+    internal override bool ThrowsOnClosed => true;
 }
 
 /// <summary>The queue node of an <c>await foreach</c> receive: reports close instead of throwing.</summary>
@@ -100,29 +104,12 @@ internal sealed class ChannelEnumerator<T> : IAsyncEnumerator<T>, IValueTaskSour
 }
 
 /// <summary>
-/// The queue node of an STC reader's <c>ReadAsync</c> (<see cref="ChannelInteropExtensions.AsChannelReader{T}"/>), owned by one waiter
-/// and reused by it: as <see cref="ReceiveOperation{T}"/>, but a close ends it with STC's exception (the channel's
-/// close writes that outcome: see <c>Channel.ClosedOutcome</c>).
+/// The queue node of an STC reader's <c>ReadAsync</c> (<see cref="ChannelInteropExtensions.AsChannelReader{T}"/>): as
+/// <see cref="ReceiveOperation{T}"/>, but a close ends it with STC's exception (the channel's close writes that
+/// outcome: see <c>Channel.ClosedOutcome</c>).
 /// </summary>
-internal sealed class ReaderReceive<T> : ReceiveCase<T>, IValueTaskSource<T>
+internal sealed class ReaderReceive<T> : ValueTaskReceive<T>
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public ValueTask<T> AsValueTask() => new(this, (short)_waiter!.Generation);
-
-    public ValueTaskSourceStatus GetStatus(short token) => _waiter!.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-        => _waiter!.OnCompleted(continuation, state, token, flags);
-
-    public T GetResult(short token)
-    {
-        // As ReceiveOperation.GetResult: the token first, then the item, then EndWait (which throws the outcome).
-        long state = _waiter!.ThrowIfNotCompleted(token);
-        T value = Value;
-        Value = default!;
-        _waiter.EndCompletedWait(state);
-        return value;
-    }
 }
 
 /// <summary>
