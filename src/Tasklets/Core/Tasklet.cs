@@ -219,6 +219,47 @@ public partial class Tasklet
     public static Tasklet<T> Go<T>(Func<Task<T>> body, string? name, CancellationToken cancellationToken)
         => CurrentScheduler(nameof(Go)).Go(body, name, cancellationToken);
 
+    /// <summary>
+    /// Spawns a tasklet on the current scheduler whose <c>async</c> body runs on the library's own builder: an async
+    /// lambda binds here rather than to <see cref="Go(Func{Task}, string?)"/>, with no change to the lambda.
+    /// </summary>
+    /// <param name="body">The tasklet's code: an async lambda or an <c>async TaskletTask</c> method.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    [OverloadResolutionPriority(1)]
+    public static Tasklet Go(Func<TaskletTask> body, string? name = null) => CurrentScheduler(nameof(Go)).Go(body, name);
+
+    /// <summary>Spawns a tasklet that produces a result, its async body on the library's builder; see <see cref="Go(Func{TaskletTask}, string?)"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    [OverloadResolutionPriority(1)]
+    public static Tasklet<T> Go<T>(Func<TaskletTask<T>> body, string? name = null) => CurrentScheduler(nameof(Go)).Go(body, name);
+
+    /// <summary>Spawns a tasklet, its async body on the library's builder, killed by <paramref name="cancellationToken"/>.</summary>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    [OverloadResolutionPriority(1)]
+    public static Tasklet Go(Func<TaskletTask> body, string? name, CancellationToken cancellationToken)
+        => CurrentScheduler(nameof(Go)).Go(body, name, cancellationToken);
+
+    /// <summary>Spawns a tasklet that produces a result, its async body on the library's builder, killed by <paramref name="cancellationToken"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="InvalidOperationException">No scheduler is current on this thread.</exception>
+    [OverloadResolutionPriority(1)]
+    public static Tasklet<T> Go<T>(Func<TaskletTask<T>> body, string? name, CancellationToken cancellationToken)
+        => CurrentScheduler(nameof(Go)).Go(body, name, cancellationToken);
+
     private static Scheduler CurrentScheduler(string member)
         => Scheduler.Current ?? throw new InvalidOperationException(Strings.NoCurrentScheduler("Tasklet." + member));
 
@@ -932,16 +973,52 @@ public partial class Tasklet
 
     internal virtual Task InvokeBody()
     {
-        var body = (Func<Task>)TakeBody();
+        Delegate body = TakeBody();
+        if (body is Func<TaskletTask> own)
+        {
+            return StartOwnBody(own);
+        }
+
         try
         {
-            return body() ?? Task.CompletedTask;
+            return ((Func<Task>)body)() ?? Task.CompletedTask;
         }
         catch (Exception e)
         {
             return Task.FromException(e);
         }
     }
+
+    // ---------------------------------------------------------------- bodies on the library's builder (TaskletTask)
+    // _task of such a body: s_ownBodyRunning until it completes (it never completes: the builder replaces it), then a
+    // completed task that carries the outcome for FinishTasklet and Tasklet<T>.Result.
+
+    private static readonly Task s_ownBodyRunning = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously).Task;
+
+    /// <summary>True while a body on the library's builder runs: it cannot complete off the scheduler.</summary>
+    internal bool IsOwnBodyRunning => ReferenceEquals(_task, s_ownBodyRunning);
+
+    /// <summary>Starts a body on the library's builder: its Start claims this tasklet and runs it to its first suspension.</summary>
+    private protected Task StartOwnBody<TBody>(Func<TBody> body)
+    {
+        _task = s_ownBodyRunning;
+        if (!_scheduler.RunBodyStart(this, body))
+        {
+            // The delegate returned without starting an async TaskletTask method (`() => default`): nothing ran.
+            _task = Task.FromException(new InvalidOperationException(Strings.TaskletTaskNotStarted));
+        }
+
+        return _task;
+    }
+
+    /// <summary>The builder's SetResult: the body returned. Scheduler thread, in the body's step.</summary>
+    internal void SetBodyCompleted(Task outcome) => _task = outcome;
+
+    /// <summary>The builder's SetException: the body threw. Scheduler thread, in the body's step.</summary>
+    internal void SetBodyFailed(Exception exception) => _task = Task.FromException(exception);
+
+    /// <summary>The builder's SetException for a body with a result.</summary>
+    internal void SetBodyFailed<T>(Exception exception) => _task = Task.FromException<T>(exception);
 
     /// <summary>The body, once: the tasklet does not keep it (and what it captured) alive after the start.</summary>
     private protected Delegate TakeBody()
@@ -958,7 +1035,7 @@ public partial class Tasklet
     internal void WatchForEscape()
     {
         TaskletColdState cold = Cold;
-        if (cold.EscapeCallback is not null || _task is null)
+        if (cold.EscapeCallback is not null || _task is null || IsOwnBodyRunning)
         {
             return;
         }

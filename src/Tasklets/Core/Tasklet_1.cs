@@ -47,9 +47,20 @@ public sealed partial class Tasklet<T> : Tasklet
     /// <returns>The awaiter.</returns>
     public new ValueTaskAwaiter<T> GetAwaiter() => JoinAsync().GetAwaiter();
 
+    internal Tasklet(Scheduler scheduler, Func<TaskletTask<T>> body, string? name)
+        : base(scheduler, body, name)
+    {
+    }
+
     internal override Task InvokeBody()
     {
-        var body = (Func<Task<T>>)TakeBody();
+        Delegate start = TakeBody();
+        if (start is Func<TaskletTask<T>> own)
+        {
+            return StartOwnBody(own);
+        }
+
+        var body = (Func<Task<T>>)start;
         try
         {
             return body() ?? Task.FromException<T>(new InvalidOperationException("The tasklet body returned a null Task."));

@@ -11,6 +11,12 @@ internal static class Strings
     public const string StaleAwait =
         "This ValueTask was already awaited, or belongs to an earlier operation. Await each ValueTask returned by Tasklets exactly once.";
 
+    public static string TaskletTaskOutsideBody(string taskType) =>
+        $"An async method returning {taskType} was called, but {taskType} is only the return type of tasklet bodies: the scheduler starts them (Tasklet.Go(async () => ...), Scheduler.Go). Declare helper methods as async Task or async ValueTask and await them from the body.";
+
+    public const string TaskletTaskNotStarted =
+        "The tasklet body returned a TaskletTask without running an async method: TaskletTask values come only from async lambdas or methods. Write the body as Go(async () => ...).";
+
     public const string WaiterBusy =
         "Internal error: a wait began on a waiter that is still in another wait. Please report it with the stack trace.";
 

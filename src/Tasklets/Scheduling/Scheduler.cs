@@ -54,6 +54,10 @@ public sealed partial class Scheduler : IDisposable
     private long _channelOperations;
     private long _coarseNow;
     private Tasklet? _running;
+
+    // The tasklet whose body the scheduler is starting on the library's builder, until the builder's Start takes it
+    // (TaskletBody.ClaimStart). Owner thread only.
+    private Tasklet? _bodyStart;
     private SynchronizationContext? _installedContext;
     private readonly List<Tasklet> _failed = [];            // failures reported as unobserved, for the Run method to throw
     private readonly List<DeferredFailure> _deferredFailures = []; // failures nobody observed yet, not reported yet
@@ -125,6 +129,42 @@ public sealed partial class Scheduler : IDisposable
 
     internal bool IsOwnerThread => _ownerThreadId == Environment.CurrentManagedThreadId;
 
+    /// <summary>The ExecutionContext every step leaves on the thread (the Run caller's); null if its flow was suppressed. Owner thread.</summary>
+    internal ExecutionContext? LoopContext => _loopContext;
+
+    /// <summary>
+    /// Runs a tasklet body on the library's builder up to its first suspension, marked as that tasklet's start; false
+    /// if the delegate returned without starting an async TaskletTask method. Owner thread, in the tasklet's start step.
+    /// </summary>
+    internal bool RunBodyStart<TBody>(Tasklet tasklet, Func<TBody> body)
+    {
+        _bodyStart = tasklet;
+        try
+        {
+            body();
+        }
+        catch (Exception e)
+        {
+            // Thrown by the delegate itself, not by an async TaskletTask method (whose builder gives its exceptions to
+            // SetException): the body's failure, as a throwing Func<Task> body's is.
+            _bodyStart = null;
+            tasklet.SetBodyFailed(e);
+            return true;
+        }
+
+        bool started = _bodyStart is null;
+        _bodyStart = null;
+        return started;
+    }
+
+    /// <summary>The builder's Start takes the mark: only the scheduler's start of that tasklet's body finds one.</summary>
+    internal Tasklet? TakeBodyStart()
+    {
+        Tasklet? tasklet = _bodyStart;
+        _bodyStart = null;
+        return tasklet;
+    }
+
     internal Tasklet? RunningTasklet => _running;
 
     internal long StepCount => _stepCount;
@@ -189,6 +229,59 @@ public sealed partial class Scheduler : IDisposable
     /// <returns>The new tasklet; await it for the result.</returns>
     /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
     public Tasklet<T> Go<T>(Func<Task<T>> body, string? name, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var tasklet = new Tasklet<T>(this, body, name);
+        tasklet.KillOn(cancellationToken);
+        Spawn(tasklet);
+        return tasklet;
+    }
+
+    /// <summary>
+    /// Spawns a tasklet whose <c>async</c> body runs on the library's own builder (<see cref="TaskletTask"/>): an async
+    /// lambda binds here rather than to <see cref="Go(Func{Task}, string?)"/>, with no change to the lambda. Any thread.
+    /// </summary>
+    /// <param name="body">The tasklet's code: an async lambda or an <c>async TaskletTask</c> method.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    [OverloadResolutionPriority(1)]
+    public Tasklet Go(Func<TaskletTask> body, string? name = null) => Go(body, name, CancellationToken.None);
+
+    /// <summary>Spawns a tasklet that produces a result, its async body on the library's builder; see <see cref="Go(Func{TaskletTask}, string?)"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    [OverloadResolutionPriority(1)]
+    public Tasklet<T> Go<T>(Func<TaskletTask<T>> body, string? name = null) => Go(body, name, CancellationToken.None);
+
+    /// <summary>Spawns a tasklet, its async body on the library's builder, that <paramref name="cancellationToken"/> kills; see <see cref="Go(Func{Task}, string?, CancellationToken)"/>.</summary>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    [OverloadResolutionPriority(1)]
+    public Tasklet Go(Func<TaskletTask> body, string? name, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var tasklet = new Tasklet(this, body, name);
+        tasklet.KillOn(cancellationToken);
+        Spawn(tasklet);
+        return tasklet;
+    }
+
+    /// <summary>Spawns a tasklet that produces a result, its async body on the library's builder, killed by <paramref name="cancellationToken"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="body">The tasklet's code.</param>
+    /// <param name="name">A name for diagnostics.</param>
+    /// <param name="cancellationToken">Cancelling it kills the tasklet; already cancelled, the tasklet dies without running.</param>
+    /// <returns>The new tasklet; await it for the result.</returns>
+    /// <exception cref="ObjectDisposedException">The scheduler was disposed.</exception>
+    [OverloadResolutionPriority(1)]
+    public Tasklet<T> Go<T>(Func<TaskletTask<T>> body, string? name, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);
         var tasklet = new Tasklet<T>(this, body, name);

@@ -70,7 +70,12 @@ internal sealed class ExternalWaiter : Waiter
     }
 
     /// <inheritdoc/>
-    public override bool IsAwaited => ReferenceEquals(Volatile.Read(ref _continuation), AsyncMethodContinuation.Delegate);
+    public override bool IsAwaited
+        => ReferenceEquals(Volatile.Read(ref _continuation), AsyncMethodContinuation.Delegate) || IsBodyContinuation(Volatile.Read(ref _continuationState));
+
+    // A body on the library's builder awaits through ValueTaskAwaiter, which stores the body's continuation as the
+    // state of its own invoker delegate: that is an awaited library wait too.
+    private static bool IsBodyContinuation(object? state) => state is Action { Target: TaskletBodyBox };
 
     /// <summary>
     /// What awaits the current wait, for Dump: the async method's state machine box, or the target of another
@@ -82,7 +87,13 @@ internal sealed class ExternalWaiter : Waiter
         get
         {
             Action<object?>? continuation = Volatile.Read(ref _continuation);
-            return ReferenceEquals(continuation, AsyncMethodContinuation.Delegate) ? _continuationState : continuation?.Target;
+            object? state = _continuationState;
+            if (state is Action { Target: TaskletBodyBox body })
+            {
+                return body;
+            }
+
+            return ReferenceEquals(continuation, AsyncMethodContinuation.Delegate) ? state : continuation?.Target;
         }
     }
 

@@ -77,6 +77,14 @@ internal sealed class TaskletWaiter : Waiter
     {
         MarkCompleted();
         object? state = _continuationState;
+        if (state is TaskletBodyBox body)
+        {
+            // Stored by TryAwaitFromBody: the body resumes with no delegate and no RunInternal in between.
+            _continuationState = null;
+            body.Resume();
+            return;
+        }
+
         if (state is not null)
         {
             Action<object?> continuation = AsyncMethodContinuation.Delegate;
@@ -94,6 +102,27 @@ internal sealed class TaskletWaiter : Waiter
         // later await finishes synchronously.
     }
 
+    /// <summary>
+    /// The fast path of the library's body builder: stores the suspended body itself as the continuation of the wait
+    /// <paramref name="token"/>, if that wait is this tasklet's and still pending; false otherwise (the caller then takes
+    /// the ordinary path, which refuses a stale or foreign await).
+    /// </summary>
+    /// <remarks>
+    /// No race: the builder calls this in a step of the box's tasklet, on the scheduler thread (a body runs nowhere
+    /// else), and a wait of this waiter becomes Completed only in <see cref="Resume"/>, on that same thread, in a later
+    /// step. So "pending" cannot change between the test and the store, as in <see cref="OnCompleted"/>.
+    /// </remarks>
+    public bool TryAwaitFromBody(TaskletBodyBox box, short token)
+    {
+        if (!ReferenceEquals(box.Owner, _tasklet) || ColdOrNull?.OtherContinuation is not null || GetStatus(token) != ValueTaskSourceStatus.Pending)
+        {
+            return false;
+        }
+
+        _continuationState = box;
+        return true;
+    }
+
     public override void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
     {
         // Only the tasklet itself may await its operations: the continuation is stored without synchronisation
@@ -109,6 +138,14 @@ internal sealed class TaskletWaiter : Waiter
         if (GetStatus(token) != ValueTaskSourceStatus.Pending)
         {
             PostLate(continuation, state);
+            return;
+        }
+
+        // A body on the library's builder awaiting a ValueTask of this waiter: the awaiter hands over the body's
+        // foreign continuation, which would only resume the body in this tasklet's step; resume the box directly.
+        if (state is Action { Target: TaskletBodyBox body } && ReferenceEquals(body.Owner, _tasklet))
+        {
+            _continuationState = body;
             return;
         }
 
