@@ -66,15 +66,18 @@ public class DumpTests
         AggregateException failures = Assert.Throws<AggregateException>(() =>
         {
             using var s = new Scheduler();
-            s.Go(async () =>
-            {
-#pragma warning disable TASKLET001 // the misuse under test: the run-time report of code that left its scheduler
-                await Task.Run(() => { }).ConfigureAwait(false); // resumes on the thread pool, off the scheduler
-#pragma warning restore TASKLET001
-                await Tasklet.Yield();
-            }, "leaver");
+            // A body on the library's builder always resumes on its scheduler; a method it awaits can still leave.
+            s.Go(async () => await Leave(), "leaver");
             s.Run();
         });
+
+        static async Task Leave()
+        {
+#pragma warning disable TASKLET001 // the misuse under test: the run-time report of code that left its scheduler
+            await Task.Run(() => { }).ConfigureAwait(false); // resumes on the thread pool, off the scheduler
+#pragma warning restore TASKLET001
+            await Tasklet.Yield();
+        }
         var failure = Assert.IsType<InvalidOperationException>(Assert.Single(failures.InnerExceptions));
         Assert.Contains("left its scheduler", failure.Message, StringComparison.Ordinal);
         Assert.Contains("ConfigureAwait(false)", failure.Message, StringComparison.Ordinal);

@@ -656,19 +656,22 @@ public class ForGoUsersSnippetTests
     {
         bool resumedOffTheScheduler = false;
         using var scheduler = new Scheduler();
-        scheduler.Go(async () =>
-        {
-#pragma warning disable TASKLET001 // the misuse the page warns about, run to show what it does
-            await Task.Run(() => { }).ConfigureAwait(false);
-#pragma warning restore TASKLET001
-            resumedOffTheScheduler = Tasklet.Current is null;
-            await Tasklet.Yield();
-        }, "leaver");
+        scheduler.Go(async () => await Leave(), "leaver");
 
         AggregateException failures = Assert.Throws<AggregateException>(scheduler.Run);
 
         Assert.True(resumedOffTheScheduler);
         var failure = Assert.IsType<InvalidOperationException>(Assert.Single(failures.InnerExceptions));
         Assert.Contains("ConfigureAwait(false)", failure.Message, StringComparison.Ordinal);
+
+        // A method the tasklet awaits: the body itself, on the library's builder, always resumes on its scheduler.
+        async Task Leave()
+        {
+#pragma warning disable TASKLET001 // the misuse the page warns about, run to show what it does
+            await Task.Run(() => { }).ConfigureAwait(false);
+#pragma warning restore TASKLET001
+            resumedOffTheScheduler = Tasklet.Current is null;
+            await Tasklet.Yield();
+        }
     }
 }
