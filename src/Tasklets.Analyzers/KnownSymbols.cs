@@ -98,6 +98,13 @@ internal sealed class KnownSymbols
     public bool IsTask(ITypeSymbol? type)
         => type is not null && (Is(type.OriginalDefinition, Task) || Is(type.OriginalDefinition, TaskOfT));
 
+    /// <summary>
+    /// The library's TaskletTask or TaskletTask&lt;T&gt;: what an async lambda passed to Go returns once the overloads
+    /// of priority 1 bind it, so a parameter of that delegate type takes a tasklet body as Func&lt;Task&gt;'s does.
+    /// </summary>
+    public bool IsTaskletTask(ITypeSymbol? type)
+        => IsLibraryType(type, "TaskletTask") || IsLibraryType(type, "TaskletTask`1");
+
     /// <summary>ValueTask or ValueTask&lt;T&gt; (any T).</summary>
     public bool IsValueTask(ITypeSymbol? type)
         => type is not null && (Is(type.OriginalDefinition, ValueTask) || Is(type.OriginalDefinition, ValueTaskOfT));

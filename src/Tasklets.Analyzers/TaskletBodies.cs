@@ -6,7 +6,8 @@ namespace Tasklets.Analyzers;
 /// <summary>
 /// What a tasklet body is (docs/analyzers.md, "What counts as a tasklet body"): the lambda, anonymous method or method
 /// group passed where the library takes one, recognised by the parameter: a parameter of a method (or constructor) of
-/// a library type whose declared type is a delegate returning Task or Task&lt;T&gt;: Tasklet.Go, Scheduler.Go,
+/// a library type whose declared type is a delegate returning Task, Task&lt;T&gt;, or the library's TaskletTask or
+/// TaskletTask&lt;T&gt; (the builder the Go overloads bind async lambdas to, issue 17): Tasklet.Go, Scheduler.Go,
 /// Scheduler.Run(main), TaskletGroup.Go, Explore.Run and Replay, and any such method added later. A delegate whose
 /// declared return type is a type parameter (Tasklet.RunInThread's Func&lt;CancellationToken, T&gt;, which runs on a
 /// thread of its own) or void (Scheduler.InvokeAsync) is not a body.
@@ -24,7 +25,7 @@ internal static class TaskletBodies
         // The declared type (Func<Task<T>> of Go<T>), not the constructed one: a T inferred as Task does not make
         // RunInThread's work a body.
         return parameter.OriginalDefinition.Type is INamedTypeSymbol { TypeKind: TypeKind.Delegate, DelegateInvokeMethod: { } invoke }
-            && known.IsTask(invoke.ReturnType);
+            && (known.IsTask(invoke.ReturnType) || known.IsTaskletTask(invoke.ReturnType));
     }
 
     /// <summary>True when <paramref name="creation"/> (a lambda or method group made into a delegate) is passed as a tasklet body.</summary>
