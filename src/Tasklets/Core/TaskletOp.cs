@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Threading.Tasks.Sources;
+using Tasklets.Internal;
 
 namespace Tasklets;
 
@@ -152,7 +153,7 @@ public readonly struct TaskletOp
                 return;
             }
 
-            _source.OnCompleted(TaskletOpContinuation.InvokeAction, continuation, _token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            TaskletOpContinuation.UnsafeOnCompleted(_source, _token, continuation);
         }
     }
 }
@@ -311,19 +312,85 @@ public readonly struct TaskletOp<T>
                 return;
             }
 
-            _source.OnCompleted(TaskletOpContinuation.InvokeAction, continuation, _token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            TaskletOpContinuation.UnsafeOnCompleted(_source, _token, continuation);
         }
     }
 }
 
 /// <summary>The continuation the op awaiters pass to their source, with the awaiting <see cref="Action"/> as the state.</summary>
+/// <remarks>
+/// <para>The compiler's standard builders (an ordinary <c>async Task</c> method, and tasklet bodies until they have
+/// their own builder) give a struct awaiter only an <see cref="Action"/>: their state machine box's MoveNext. The
+/// runtime's own <see cref="ValueTaskAwaiter"/> is handed the box instead, and the waiters rely on that: they recognise
+/// an async method's await by <see cref="AsyncMethodContinuation.Delegate"/> with the box as the state (deadlock
+/// detection, interrupts and Dump only count such awaits). So an unsafe await whose action is a box's MoveNext passes
+/// the same pair the runtime would; any other action goes through <see cref="InvokeAction"/>.</para>
+/// <para>A box is recognised by the runtime's box interface, looked up once by name: should a runtime not have it, every
+/// action takes the <see cref="InvokeAction"/> path, which completes as well (the waiters then treat the await as
+/// foreign, as they do an <c>AsTask()</c>).</para>
+/// </remarks>
 internal static class TaskletOpContinuation
 {
     /// <summary>
     /// Runs the <see cref="Action"/> given as the state (as <see cref="ValueTaskAwaiter"/>'s invoker does). One delegate
-    /// for every op await: a waiter that wants to tell an op await from a foreign continuation compares with it.
+    /// for every op await whose action is not a state machine box's: a waiter that wants to tell such an await from a
+    /// foreign continuation compares with it.
     /// </summary>
     internal static readonly Action<object?> InvokeAction = static state => ((Action)state!).Invoke();
+
+    // The interface every state machine box of the standard builders implements; AsyncMethodContinuation.Delegate
+    // accepts exactly its instances. Null if this runtime has no such type.
+    private static readonly Type? s_boxInterface =
+        Type.GetType("System.Runtime.CompilerServices.IAsyncStateMachineBox, System.Private.CoreLib", throwOnError: false);
+
+    // The box type seen last: a loop awaits in the same method, so this spares the interface check. Any thread may
+    // overwrite it; a reference is read and written whole, and a stale value only sends the check down the slow path.
+    private static Type? s_lastBoxType;
+
+    /// <summary>The unsafe await of an op without a result: the runtime's pair for a box, else the invoker.</summary>
+    internal static void UnsafeOnCompleted(IValueTaskSource source, short token, Action continuation)
+    {
+        object? target = continuation.Target;
+        if (target is not null && IsStateMachineBox(target))
+        {
+            source.OnCompleted(AsyncMethodContinuation.Delegate, target, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            return;
+        }
+
+        source.OnCompleted(InvokeAction, continuation, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+    }
+
+    /// <summary>The unsafe await of an op with a result: the runtime's pair for a box, else the invoker.</summary>
+    internal static void UnsafeOnCompleted<T>(IValueTaskSource<T> source, short token, Action continuation)
+    {
+        object? target = continuation.Target;
+        if (target is not null && IsStateMachineBox(target))
+        {
+            source.OnCompleted(AsyncMethodContinuation.Delegate, target, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+            return;
+        }
+
+        source.OnCompleted(InvokeAction, continuation, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
+    }
+
+    // True when target is a state machine box, so that the runtime's delegate may run it (it rejects anything else).
+    // A MoveNext action wrapped for causality tracing (a debugger attached) has a wrapper as its target: not a box.
+    private static bool IsStateMachineBox(object target)
+    {
+        Type type = target.GetType();
+        if (ReferenceEquals(type, Volatile.Read(ref s_lastBoxType)))
+        {
+            return true;
+        }
+
+        if (s_boxInterface is null || !s_boxInterface.IsAssignableFrom(type))
+        {
+            return false;
+        }
+
+        Volatile.Write(ref s_lastBoxType, type);
+        return true;
+    }
 }
 
 /// <summary>No result: the type argument of a faulted source for <see cref="TaskletOp"/>.</summary>
