@@ -20,6 +20,8 @@ internal sealed class KnownSymbols
         TaskOfT = compilation.GetTypeByMetadataName("System.Threading.Tasks.Task`1");
         ValueTask = compilation.GetTypeByMetadataName("System.Threading.Tasks.ValueTask");
         ValueTaskOfT = compilation.GetTypeByMetadataName("System.Threading.Tasks.ValueTask`1");
+        TaskletOp = compilation.GetTypeByMetadataName(LibraryName + ".TaskletOp");
+        TaskletOpOfT = compilation.GetTypeByMetadataName(LibraryName + ".TaskletOp`1");
         ConfigureAwaitOptions = compilation.GetTypeByMetadataName("System.Threading.Tasks.ConfigureAwaitOptions");
         Thread = compilation.GetTypeByMetadataName("System.Threading.Thread");
         TimeSpan = compilation.GetTypeByMetadataName("System.TimeSpan");
@@ -63,6 +65,12 @@ internal sealed class KnownSymbols
 
     public INamedTypeSymbol? ValueTaskOfT { get; }
 
+    /// <summary>The library's struct awaitable without a result (null when compiling against a library without it).</summary>
+    public INamedTypeSymbol? TaskletOp { get; }
+
+    /// <summary>The library's struct awaitable with a result.</summary>
+    public INamedTypeSymbol? TaskletOpOfT { get; }
+
     public INamedTypeSymbol? ConfigureAwaitOptions { get; }
 
     public INamedTypeSymbol? Thread { get; }
@@ -105,9 +113,13 @@ internal sealed class KnownSymbols
     public bool IsTaskletTask(ITypeSymbol? type)
         => IsLibraryType(type, "TaskletTask") || IsLibraryType(type, "TaskletTask`1");
 
-    /// <summary>ValueTask or ValueTask&lt;T&gt; (any T).</summary>
+    /// <summary>
+    /// ValueTask or ValueTask&lt;T&gt; (any T), or the library's TaskletOp or TaskletOp&lt;T&gt;: the awaitables that may
+    /// be consumed once (TASKLET003, TASKLET004).
+    /// </summary>
     public bool IsValueTask(ITypeSymbol? type)
-        => type is not null && (Is(type.OriginalDefinition, ValueTask) || Is(type.OriginalDefinition, ValueTaskOfT));
+        => type is not null && (Is(type.OriginalDefinition, ValueTask) || Is(type.OriginalDefinition, ValueTaskOfT)
+            || Is(type.OriginalDefinition, TaskletOp) || Is(type.OriginalDefinition, TaskletOpOfT));
 
     /// <summary>Task&lt;T&gt; or ValueTask&lt;T&gt;, whose Result property waits.</summary>
     public bool IsTaskOfT(ITypeSymbol? type)

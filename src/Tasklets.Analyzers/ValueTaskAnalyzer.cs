@@ -7,8 +7,8 @@ using Microsoft.CodeAnalysis.Operations;
 namespace Tasklets.Analyzers;
 
 /// <summary>
-/// TASKLET003 and TASKLET004: a ValueTask that a Tasklets method returned (a "library ValueTask": SendAsync,
-/// ReceiveAsync, Select.WaitAsync, Tasklet.Sleep, JoinAsync, LockAsync, ...) stored in a field or property, or held
+/// TASKLET003 and TASKLET004: a ValueTask or TaskletOp that a Tasklets method returned (a "library ValueTask": SendAsync,
+/// ReceiveAsync, Select.WaitAsync and Yield return TaskletOp; Tasklet.Sleep, JoinAsync, LockAsync, ... ValueTask) stored in a field or property, or held
 /// by a local that is consumed more than once on some path. These apply everywhere, not only in tasklet bodies:
 /// the waiter behind such a ValueTask is reused by the next operation of the same party.
 /// </summary>
@@ -17,7 +17,7 @@ namespace Tasklets.Analyzers;
 /// consumed since their last assignment flow along the edges (a union where paths join, to a fixed point through
 /// loops), and a consumption of a local that may already be consumed is reported. So <c>if (a) await t; else await t;</c>
 /// is silent, and one <c>await t</c> in a loop that does not assign <c>t</c> again is reported. Consumptions are
-/// await, AsTask(), GetAwaiter(), ConfigureAwait(), Preserve() and Result; copying the local is not tracked, and a
+/// await, AsTask(), AsValueTask(), GetAwaiter(), ConfigureAwait(), Preserve() and Result; copying the local is not tracked, and a
 /// catch or finally block starts with nothing consumed (the graph has no edges into them), so the analysis errs
 /// towards silence there.
 /// </remarks>
@@ -264,11 +264,12 @@ internal sealed class ValueTaskAnalyzer : DiagnosticAnalyzer
         return state;
     }
 
-    // The local a consuming operation consumes: await t, t.AsTask(), t.GetAwaiter(), t.ConfigureAwait(..), t.Preserve(), t.Result.
+    // The local a consuming operation consumes: await t, t.AsTask(), t.AsValueTask() (TaskletOp), t.GetAwaiter(),
+    // t.ConfigureAwait(..), t.Preserve(), t.Result. An implicit conversion of a TaskletOp to ValueTask is not counted.
     private static IOperation? Consumed(IOperation operation) => operation switch
     {
         IAwaitOperation awaited => TaskletBodies.Unwrap(awaited.Operation) as ILocalReferenceOperation,
-        IInvocationOperation { TargetMethod.Name: "AsTask" or "GetAwaiter" or "ConfigureAwait" or "Preserve", Instance: ILocalReferenceOperation local } => local,
+        IInvocationOperation { TargetMethod.Name: "AsTask" or "AsValueTask" or "GetAwaiter" or "ConfigureAwait" or "Preserve", Instance: ILocalReferenceOperation local } => local,
         IPropertyReferenceOperation { Property.Name: "Result", Instance: ILocalReferenceOperation local } => local,
         _ => null,
     };

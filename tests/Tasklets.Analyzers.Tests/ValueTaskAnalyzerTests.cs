@@ -104,7 +104,7 @@ public sealed class ValueTaskAnalyzerTests
                 var v = ch.ReceiveAsync();
                 if (v.IsCompleted)
                 {
-                    item += v.Result;
+                    item += v.GetAwaiter().GetResult();
                 }
                 else
                 {
@@ -191,6 +191,84 @@ public sealed class ValueTaskAnalyzerTests
                 var own = OwnAsync();
                 await own;
                 await own; // CA2012's business, not this rule's: the ValueTask is not the library's
+            }
+        }
+        """);
+
+    [Fact]
+    public Task TaskletOp_StoredInFieldOrProperty_Reported() => Verify.DiagnosticsAsync("""
+        class C
+        {
+            static readonly Channel<int> s_ch = new();
+            TaskletOp<int> _pending;
+            TaskletOp _sending = {|TASKLET003:s_ch.SendAsync(1)|};
+            ValueTask _converted;
+            TaskletOp<int> _selecting;
+
+            TaskletOp<int> Pending { get; set; }
+
+            void M()
+            {
+                _pending = {|TASKLET003:s_ch.ReceiveAsync()|};
+                Pending = {|TASKLET003:s_ch.ReceiveAsync()|};
+                _selecting = {|TASKLET003:Select.WaitAsync(s_ch.ReceiveCase())|};
+                _converted = {|TASKLET003:Tasklet.Yield()|};
+            }
+        }
+        """);
+
+    [Fact]
+    public Task TaskletOp_AwaitedTwice_Reported() => Verify.DiagnosticsAsync("""
+        class C
+        {
+            async Task M(Channel<int> ch)
+            {
+                var received = ch.ReceiveAsync();
+                int a = await received;
+                int b = await {|TASKLET004:received|};
+
+                TaskletOp yielded = Tasklet.Yield();
+                await yielded;
+                await {|TASKLET004:yielded|};
+            }
+        }
+        """);
+
+    [Fact]
+    public Task TaskletOp_ConsumedInOtherWays_SecondConsumptionReported() => Verify.DiagnosticsAsync("""
+        class C
+        {
+            async Task M(Channel<int> ch)
+            {
+                TaskletOp<int> a = ch.ReceiveAsync();
+                await a;
+                Task<int> task = {|TASKLET004:a|}.AsTask();
+
+                TaskletOp b = ch.SendAsync(1);
+                ValueTask converted = b.AsValueTask();
+                await {|TASKLET004:b|};
+
+                var c = Select.WaitAsync(ch.ReceiveCase());
+                _ = c.Preserve();
+                await {|TASKLET004:c|}.ConfigureAwait(false);
+            }
+        }
+        """);
+
+    [Fact]
+    public Task TaskletOp_AwaitedOnce_OrConvertedOnce_Silent() => Verify.DiagnosticsAsync("""
+        class C
+        {
+            Task _kept;
+
+            async Task M(Channel<int> ch)
+            {
+                var received = ch.ReceiveAsync();
+                int a = await received;
+                _kept = ch.SendAsync(a).AsTask();
+                ValueTask<int> v = ch.ReceiveAsync();
+                a += await v;
+                await Tasklet.Checkpoint();
             }
         }
         """);

@@ -251,11 +251,12 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
-    public ValueTask SendAsync(T item, CancellationToken cancellationToken = default)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // the synchronous path inlines into the caller (docs/performance.md)
+    public TaskletOp SendAsync(T item, CancellationToken cancellationToken = default)
         => SendCore(item, cancellationToken, out _);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask SendCore(T item, CancellationToken cancellationToken, out Waiter? parked)
+    private TaskletOp SendCore(T item, CancellationToken cancellationToken, out Waiter? parked)
     {
         parked = null;
         Tasklet? current = Tasklet.CurrentOrNull;
@@ -267,7 +268,7 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         MarkExternalIfNeeded(current);
         if (cancellationToken.IsCancellationRequested)
         {
-            return ValueTask.FromCanceled(cancellationToken);
+            return TaskletOp.FromCanceled(cancellationToken);
         }
 
         Waiter? partner;
@@ -293,7 +294,7 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
         parked = waiter;
         waiter.Commit(generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
-        return waiter.AsValueTask();
+        return new TaskletOp(waiter, (short)generation);
 
     Sent:
         if (partner is not null && Waiter.WakePartner(partner, current, _preference == ChannelPreference.Receiver))
@@ -334,7 +335,7 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     public void Send(T item)
     {
         EnsureMayBlock(nameof(Send), nameof(SendAsync));
-        ValueTask pending = SendCore(item, default, out Waiter? parked);
+        TaskletOp pending = SendCore(item, default, out Waiter? parked);
         if (parked is ExternalWaiter external)
         {
             external.Block();
@@ -390,11 +391,12 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
-    public ValueTask<T> ReceiveAsync(CancellationToken cancellationToken = default)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // the synchronous path inlines into the caller (docs/performance.md)
+    public TaskletOp<T> ReceiveAsync(CancellationToken cancellationToken = default)
         => ReceiveCore(cancellationToken, out _);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ValueTask<T> ReceiveCore(CancellationToken cancellationToken, out Waiter? parked)
+    private TaskletOp<T> ReceiveCore(CancellationToken cancellationToken, out Waiter? parked)
     {
         parked = null;
         Tasklet? current = Tasklet.CurrentOrNull;
@@ -406,7 +408,7 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         MarkExternalIfNeeded(current);
         if (cancellationToken.IsCancellationRequested)
         {
-            return ValueTask.FromCanceled<T>(cancellationToken);
+            return TaskletOp<T>.FromCanceled(cancellationToken);
         }
 
         Waiter? partner;
@@ -432,17 +434,17 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
         }
 
         parked.Commit(node._generation, current, Timeout.InfiniteTimeSpan, 0, cancellationToken);
-        return node.AsValueTask();
+        return node.AsOp();
 
     Received:
         if (error is not null)
         {
-            return ValueTask.FromException<T>(error);
+            return TaskletOp<T>.FromException(error);
         }
 
         if (closed)
         {
-            return ValueTask.FromException<T>(new ChannelClosedException(Strings.ReceiveOnClosed(Describe()), CloseError));
+            return TaskletOp<T>.FromException(new ChannelClosedException(Strings.ReceiveOnClosed(Describe()), CloseError));
         }
 
         if (partner is not null && Waiter.WakePartner(partner, current, _preference == ChannelPreference.Sender))
@@ -453,10 +455,10 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
             current.YieldCore(WaitKind.Yield);
             self._waiter = current.Waiter;
             self.Value = value;
-            return self.AsValueTask();
+            return self.AsOp();
         }
 
-        return new ValueTask<T>(value);
+        return new TaskletOp<T>(value);
     }
 
     /// <summary>Receives an item if one is available now (buffered, or from a blocked sender).</summary>
@@ -497,7 +499,7 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
     public T Receive()
     {
         EnsureMayBlock(nameof(Receive), nameof(ReceiveAsync));
-        ValueTask<T> pending = ReceiveCore(default, out Waiter? parked);
+        TaskletOp<T> pending = ReceiveCore(default, out Waiter? parked);
         if (parked is ExternalWaiter external)
         {
             external.Block();

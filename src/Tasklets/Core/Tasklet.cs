@@ -270,7 +270,7 @@ public partial class Tasklet
     /// <remarks>Inside <see cref="Atomic"/> it returns at once without switching.</remarks>
     /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
     /// <exception cref="TaskletExitException">The tasklet was killed.</exception>
-    public static ValueTask Yield()
+    public static TaskletOp Yield()
     {
         Tasklet current = RequireCurrent(nameof(Yield));
         current.ThrowIfInterrupted();
@@ -298,7 +298,7 @@ public partial class Tasklet
     /// </remarks>
     /// <returns>Usually completes at once; otherwise when the tasklet runs again.</returns>
     /// <exception cref="InvalidOperationException">Not called inside a tasklet.</exception>
-    public static ValueTask Checkpoint()
+    public static TaskletOp Checkpoint()
     {
         Tasklet current = RequireCurrent(nameof(Checkpoint));
         current.ThrowIfInterrupted();
@@ -911,7 +911,7 @@ public partial class Tasklet
     /// A checkpoint gives way: the waiting wake-ups (inbox, due timers) are taken in first, so that the tasklets they
     /// make ready run before this one resumes (I/O priority); then it yields to the back of the run queue.
     /// </summary>
-    private ValueTask GiveWayAtCheckpoint()
+    private TaskletOp GiveWayAtCheckpoint()
     {
         _scheduler.TakeInWakeups();
         return YieldAsync();
@@ -922,17 +922,18 @@ public partial class Tasklet
     /// busy with a stored, not yet awaited operation, the yield waits on an external waiter instead, completed by a
     /// step posted to the back of the queue, so that the stored operation is left as it is.
     /// </summary>
-    internal ValueTask YieldAsync()
+    internal TaskletOp YieldAsync()
     {
         if (_waiter.IsIdle)
         {
-            return YieldCore(WaitKind.Yield).AsValueTask();
+            Waiter own = YieldCore(WaitKind.Yield);
+            return new TaskletOp(own, (short)own.Generation);
         }
 
         ExternalWaiter waiter = ExternalWaiter.RentFor(null); // claimed from the start: nothing can interrupt it
         waiter.BeginClaimedWait(WaitKind.Yield);
         _scheduler.Post(this, static s => ((ExternalWaiter)s!).CompleteYield(), waiter);
-        return waiter.AsValueTask();
+        return new TaskletOp(waiter, (short)waiter.Generation);
     }
 
     /// <summary>

@@ -38,7 +38,7 @@ public static class Select
     /// <exception cref="ChannelClosedException">The chosen send case's channel is closed.</exception>
     /// <exception cref="TaskletExitException">The calling tasklet was killed.</exception>
     /// <exception cref="TaskletTimeoutException">The calling tasklet's timeout expired.</exception>
-    public static ValueTask<int> WaitAsync(params ReadOnlySpan<SelectCase> cases)
+    public static TaskletOp<int> WaitAsync(params ReadOnlySpan<SelectCase> cases)
         => Core(cases, blocking: true, Timeout.InfiniteTimeSpan, default);
 
     /// <summary>Like <see cref="WaitAsync(ReadOnlySpan{SelectCase})"/>, with a timeout case: returns -1 if nothing fired in time.</summary>
@@ -46,7 +46,7 @@ public static class Select
     /// <param name="cases">The cases.</param>
     /// <returns>The index of the case that fired, or -1 on timeout.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
-    public static ValueTask<int> WaitAsync(TimeSpan timeout, params ReadOnlySpan<SelectCase> cases)
+    public static TaskletOp<int> WaitAsync(TimeSpan timeout, params ReadOnlySpan<SelectCase> cases)
     {
         if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
         {
@@ -61,7 +61,7 @@ public static class Select
     /// <param name="cases">The cases.</param>
     /// <returns>The index of the case that fired.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
-    public static ValueTask<int> WaitAsync(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
+    public static TaskletOp<int> WaitAsync(CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
         => Core(cases, blocking: true, Timeout.InfiniteTimeSpan, cancellationToken);
 
     /// <summary>
@@ -74,7 +74,7 @@ public static class Select
     /// <returns>The index of the case that fired, or -1 on timeout.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
-    public static ValueTask<int> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
+    public static TaskletOp<int> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken, params ReadOnlySpan<SelectCase> cases)
     {
         if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
         {
@@ -94,7 +94,7 @@ public static class Select
     /// <returns>The index in <paramref name="cases"/> of the case that fired.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="cases"/> is null.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
-    public static ValueTask<int> WaitAsync(IReadOnlyList<SelectCase> cases, CancellationToken cancellationToken = default)
+    public static TaskletOp<int> WaitAsync(IReadOnlyList<SelectCase> cases, CancellationToken cancellationToken = default)
         => WaitAsync(cases, Timeout.InfiniteTimeSpan, cancellationToken);
 
     /// <summary>Like <see cref="WaitAsync(IReadOnlyList{SelectCase}, CancellationToken)"/>, with a timeout case: returns -1 if nothing fired in time.</summary>
@@ -105,7 +105,7 @@ public static class Select
     /// <exception cref="ArgumentNullException"><paramref name="cases"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is negative (other than infinite).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
-    public static ValueTask<int> WaitAsync(IReadOnlyList<SelectCase> cases, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public static TaskletOp<int> WaitAsync(IReadOnlyList<SelectCase> cases, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(cases);
         switch (cases)
@@ -200,8 +200,8 @@ public static class Select
             return -1;
         }
 
-        ValueTask<int> result = Core(cases, blocking: false, Timeout.InfiniteTimeSpan, default);
-        return result.Result; // a non-blocking Core never returns a pending ValueTask
+        TaskletOp<int> result = Core(cases, blocking: false, Timeout.InfiniteTimeSpan, default);
+        return result.GetAwaiter().GetResult(); // a non-blocking Core never returns a pending op
     }
 
     /// <summary>
@@ -303,7 +303,7 @@ public static class Select
         return true;
     }
 
-    private static ValueTask<int> Core(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
+    private static TaskletOp<int> Core(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         current?.ThrowIfInterrupted();
@@ -319,7 +319,7 @@ public static class Select
 
         if (cancellationToken.IsCancellationRequested)
         {
-            return ValueTask.FromCanceled<int>(cancellationToken);
+            return TaskletOp<int>.FromCanceled(cancellationToken);
         }
 
         bool park = blocking && timeout != TimeSpan.Zero;
@@ -468,20 +468,20 @@ public static class Select
                 firedCase._waiter = self;
                 firedCase._generation = self.Generation;
                 source.ExitGate();
-                return self.AsValueTaskOfInt();
+                return new TaskletOp<int>(self, (short)self.Generation);
             }
 
-            return new ValueTask<int>(fired);
+            return new TaskletOp<int>(fired);
         }
 
         if (!park)
         {
-            return new ValueTask<int>(-1); // the default case, or a zero timeout
+            return new TaskletOp<int>(-1); // the default case, or a zero timeout
         }
 
         // Pass 3 (withdrawing the losing registrations) happens when the wait ends, in Waiter.EndWait.
         waiter!.Commit(generation, current, timeout, -1, cancellationToken);
-        return waiter.AsValueTaskOfInt();
+        return new TaskletOp<int>(waiter, (short)generation);
     }
 
     private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)

@@ -12,6 +12,10 @@ internal abstract class ValueTaskReceive<T> : ReceiveCase<T>, IValueTaskSource<T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ValueTask<T> AsValueTask() => new(this, (short)_waiter!.Generation);
 
+    /// <summary>The awaitable of the current receive, as the library's op.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TaskletOp<T> AsOp() => new(this, (short)_waiter!.Generation);
+
     public ValueTaskSourceStatus GetStatus(short token) => _waiter!.GetStatus(token);
 
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
