@@ -96,7 +96,7 @@ public readonly struct TaskletOp
     public Awaiter GetAwaiter() => new(_source, _token);
 
     /// <summary>The awaiter of a <see cref="TaskletOp"/>, as <see cref="ValueTaskAwaiter"/> is of a <see cref="ValueTask"/>.</summary>
-    public readonly struct Awaiter : ICriticalNotifyCompletion, ITaskletOpAwaiter
+    public readonly struct Awaiter : ICriticalNotifyCompletion
     {
         private readonly IValueTaskSource? _source;
         private readonly short _token;
@@ -142,14 +142,6 @@ public readonly struct TaskletOp
                 _token,
                 ValueTaskSourceOnCompletedFlags.UseSchedulingContext | ValueTaskSourceOnCompletedFlags.FlowExecutionContext);
         }
-
-        /// <summary>
-        /// The body builder's fast path (<see cref="TaskletBody.AwaitUnsafe"/>): a pending op of the body's own tasklet
-        /// stores the body's box in the tasklet's waiter, which the scheduler resumes directly. Any other source (an
-        /// external waiter, a faulted op, another tasklet's waiter) answers false, and the builder falls back to
-        /// <see cref="UnsafeOnCompleted"/> with the body's foreign continuation.
-        /// </summary>
-        bool ITaskletOpAwaiter.TryAwaitFromBody(TaskletBodyBox box) => _source is TaskletWaiter waiter && waiter.TryAwaitFromBody(box, _token);
 
         /// <summary>Schedules <paramref name="continuation"/> for when the operation completes, without flowing the <see cref="ExecutionContext"/>.</summary>
         /// <param name="continuation">What to run.</param>
@@ -260,7 +252,7 @@ public readonly struct TaskletOp<T>
     public Awaiter GetAwaiter() => new(_source, _result, _token);
 
     /// <summary>The awaiter of a <see cref="TaskletOp{T}"/>, as <see cref="ValueTaskAwaiter{TResult}"/> is of a <see cref="ValueTask{TResult}"/>.</summary>
-    public readonly struct Awaiter : ICriticalNotifyCompletion, ITaskletOpAwaiter
+    public readonly struct Awaiter : ICriticalNotifyCompletion
     {
         private readonly IValueTaskSource<T>? _source;
         private readonly T _result;
@@ -309,14 +301,6 @@ public readonly struct TaskletOp<T>
                 _token,
                 ValueTaskSourceOnCompletedFlags.UseSchedulingContext | ValueTaskSourceOnCompletedFlags.FlowExecutionContext);
         }
-
-        /// <summary>
-        /// The body builder's fast path (<see cref="TaskletBody.AwaitUnsafe"/>): a pending op of the body's own tasklet
-        /// stores the body's box in the tasklet's waiter, which the scheduler resumes directly. Any other source (an
-        /// external waiter, a faulted op, another tasklet's waiter) answers false, and the builder falls back to
-        /// <see cref="UnsafeOnCompleted"/> with the body's foreign continuation.
-        /// </summary>
-        bool ITaskletOpAwaiter.TryAwaitFromBody(TaskletBodyBox box) => _source is TaskletWaiter waiter && waiter.TryAwaitFromBody(box, _token);
 
         /// <summary>Schedules <paramref name="continuation"/> for when the operation completes, without flowing the <see cref="ExecutionContext"/>.</summary>
         /// <param name="continuation">What to run.</param>
@@ -367,6 +351,15 @@ internal static class TaskletOpContinuation
     internal static void UnsafeOnCompleted(IValueTaskSource source, short token, Action continuation)
     {
         object? target = continuation.Target;
+        // A tasklet body on the library's builder (the builder hands every awaiter its box's foreign continuation): a
+        // pending op of the body's own tasklet stores the box in the waiter, and the wake-up resumes it directly. Done
+        // here rather than through an interface on the awaiter: the builder's interface call on a struct awaiter boxed
+        // it (32 B per await) until the JIT's optimising tier devirtualised it, which a short-lived process never reaches.
+        if (target is TaskletBodyBox body && source is TaskletWaiter waiter && waiter.TryAwaitFromBody(body, token))
+        {
+            return;
+        }
+
         if (target is not null && IsStateMachineBox(target))
         {
             source.OnCompleted(AsyncMethodContinuation.Delegate, target, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
@@ -380,6 +373,15 @@ internal static class TaskletOpContinuation
     internal static void UnsafeOnCompleted<T>(IValueTaskSource<T> source, short token, Action continuation)
     {
         object? target = continuation.Target;
+        // A tasklet body on the library's builder (the builder hands every awaiter its box's foreign continuation): a
+        // pending op of the body's own tasklet stores the box in the waiter, and the wake-up resumes it directly. Done
+        // here rather than through an interface on the awaiter: the builder's interface call on a struct awaiter boxed
+        // it (32 B per await) until the JIT's optimising tier devirtualised it, which a short-lived process never reaches.
+        if (target is TaskletBodyBox body && source is TaskletWaiter waiter && waiter.TryAwaitFromBody(body, token))
+        {
+            return;
+        }
+
         if (target is not null && IsStateMachineBox(target))
         {
             source.OnCompleted(AsyncMethodContinuation.Delegate, target, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);

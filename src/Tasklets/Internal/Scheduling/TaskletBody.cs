@@ -71,25 +71,11 @@ internal static class TaskletBody
         where TStateMachine : IAsyncStateMachine
     {
         TaskletBodyBox box = Box(ref owner, ref stateMachine);
-        // For a struct awaiter the type test is decided when the method is compiled, and the interface call is made on
-        // the awaiter itself (no box), as the runtime's own builders do for their awaiters.
-        if (default(TAwaiter) is not null && awaiter is ITaskletOpAwaiter && ((ITaskletOpAwaiter)awaiter).TryAwaitFromBody(box))
-        {
-            return;
-        }
-
+        // Every awaiter gets the foreign continuation. The library's awaiters (TaskletOp's, and ValueTask's over a
+        // TaskletWaiter) recognise the box as its target and store the box itself in the tasklet's waiter
+        // (TaskletWaiter.TryAwaitFromBody), so the wake-up resumes it directly; any other awaiter calls it when done.
         awaiter.UnsafeOnCompleted(box.ForeignContinuation);
     }
-}
-
-/// <summary>
-/// A library awaiter that can hand a suspended tasklet body straight to the waiter it awaits
-/// (<see cref="TaskletWaiter.TryAwaitFromBody"/>): the builder's fast path.
-/// </summary>
-internal interface ITaskletOpAwaiter
-{
-    /// <summary>Stores <paramref name="box"/> as the continuation if the awaited wait is its tasklet's own and pending; false otherwise.</summary>
-    bool TryAwaitFromBody(TaskletBodyBox box);
 }
 
 /// <summary>A suspended tasklet body: the compiler's state machine, boxed once per body (see <see cref="TaskletBody"/>).</summary>
