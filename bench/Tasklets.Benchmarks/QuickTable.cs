@@ -38,7 +38,9 @@ internal static class QuickTable
     [
         new(QuickTableKeys.ChanSync, "chan_sync (unbuffered)", ChannelOps, n => Workloads.TaskletsChannel(0, n),
             ("STC bounded(1), Task.Run", n => Workloads.StcPool(0, n)),
-            ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n))),
+            ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n)),
+            ("floor: ValueTask + IValueTaskSource (HandoffFloor.MinimalHandoff)", n => HandoffFloor.Timed(n, static k => MiniScheduler.Handoff(k, unbounded: false))),
+            ("floor: own builder + own awaiter (HandoffFloor.OwnBuilderHandoff)", n => HandoffFloor.Timed(n, OwnBuilderScheduler.Handoff))),
         new(QuickTableKeys.ChanBuff, "chan_buff (capacity 1000)", ChannelOps, n => Workloads.TaskletsChannel(1000, n),
             ("STC bounded(1000), Task.Run", n => Workloads.StcPool(1000, n)),
             ("STC bounded(1000), one thread", n => Workloads.StcSingleThread(1000, n))),
@@ -62,6 +64,8 @@ internal static class QuickTable
     private const int BlockedBytesRow = -1;
     private const int SleepBesideCpuRow = -2;
     private const int RunForOvershootRow = -3;
+    private const int SuspendedBytesRow = -4;
+    private const int SuspendedMethods = 100_000;
     private const int BeazleyRowBase = -10; // -10 - scenario
     private const int BeazleyRounds = 3;
     private const int Sleeps = 2_000;
@@ -111,10 +115,16 @@ internal static class QuickTable
         DesignTarget memoryTarget = DesignTargets.For(QuickTableKeys.BlockedMemory)!;
         output.WriteLine($"| memory per tasklet blocked on a receive ({BlockedTasklets:N0} on one channel, retained after a full GC) | – | {memory.Spread()} | {memoryTarget.Text} | {memoryTarget.Verdict(0, memory.Median)} | {PeerFigures.Column(QuickTableKeys.BlockedMemory)} (B) |");
 
+        // The floors' memory: bytes one suspended method holds, in the standard box and in the own builder's.
+        double[] suspended = MeasureInChild(SuspendedBytesRow, 0, 6);
+        var standardBox = new Figure(suspended[0], suspended[1], suspended[2], suspended[1]);
+        var ownBox = new Figure(suspended[3], suspended[4], suspended[5], suspended[4]);
+        output.WriteLine($"| floor: memory per suspended async method ({SuspendedMethods:N0}, retained after a full GC): standard box / own builder's box | – | {standardBox.Spread()} / {ownBox.Spread()} | – | – | – |");
+
         output.WriteLine();
         output.WriteLine("## System.Threading.Channels and async methods, measured in the same run");
         output.WriteLine();
-        output.WriteLine("Ratio = baseline median / Tasklets median (above 1: Tasklets is faster).");
+        output.WriteLine("Ratio = baseline median / Tasklets median (above 1: Tasklets is faster). The floors are hand-written one-thread handoffs with nothing else (Floor.cs): ValueTask over a reusable IValueTaskSource, the yardstick today; an own builder and struct awaiter, issue 17's.");
         output.WriteLine();
         output.WriteLine("| workload | baseline | ns/op: median (min–max) | B/op | ratio |");
         output.WriteLine("|---|---|---:|---:|---:|");
@@ -226,6 +236,21 @@ internal static class QuickTable
 
                     Array.Sort(bytes);
                     return [bytes[0], bytes[Rounds / 2], bytes[^1]];
+                }
+
+            case SuspendedBytesRow:
+                {
+                    var standard = new double[Rounds];
+                    var own = new double[Rounds];
+                    for (int i = 0; i < Rounds; i++)
+                    {
+                        standard[i] = OwnBuilderScheduler.SuspendedBytes(SuspendedMethods, ownBox: false);
+                        own[i] = OwnBuilderScheduler.SuspendedBytes(SuspendedMethods, ownBox: true);
+                    }
+
+                    Array.Sort(standard);
+                    Array.Sort(own);
+                    return [standard[0], standard[Rounds / 2], standard[^1], own[0], own[Rounds / 2], own[^1]];
                 }
 
             case SleepBesideCpuRow:
