@@ -27,8 +27,9 @@ public class CrossSchedulerWakeStressTests
         // One producer tasklet on A, one consumer tasklet on B: every item is a wake-up across threads (two for an
         // unbuffered channel), landing at whatever point the other owner is: running, spinning or asleep.
         var channel = new Channel<int>(capacity);
-        using var a = new Scheduler();
-        using var b = new Scheduler();
+        // Not `using`: after a failed hang guard, a Dispose would wait for the hung owner forever; disposed once joined.
+        var a = new Scheduler();
+        var b = new Scheduler();
         a.Go(async () =>
         {
             for (int i = 0; i < Items; i++)
@@ -51,6 +52,8 @@ public class CrossSchedulerWakeStressTests
         var rb = RunningScheduler.Start(b);
         Assert.Null(ra.Join()); // a hang here is a lost wake-up
         Assert.Null(rb.Join());
+        a.Dispose();
+        b.Dispose();
         Assert.Equal(Enumerable.Range(0, Items), received);
     }
 
@@ -75,8 +78,9 @@ public class CrossSchedulerWakeStressTests
     {
         var channel = new Channel<int>(capacity);
         var ledger = new Ledger();
-        using var a = new Scheduler();
-        using var b = new Scheduler();
+        // Not `using`: after a failed hang guard, a Dispose would wait for the hung owner forever; disposed once joined.
+        var a = new Scheduler();
+        var b = new Scheduler();
         var killable = new Tasklet?[2 * Supervisors];
         int producersDone = 0;
         int next = 0;
@@ -190,6 +194,8 @@ public class CrossSchedulerWakeStressTests
         channel.Close();
         Assert.Null(ra.Join());
         Assert.Null(rb.Join());
+        a.Dispose();
+        b.Dispose();
         Assert.True(threadConsumer.Join(s_hangGuard), "hang guard: the OS thread's Receive did not end");
         stop.Set();
         Assert.True(disturber.Join(s_hangGuard), "hang guard: the disturber did not stop");

@@ -69,7 +69,7 @@ public class IdleSpinTests
     [Fact]
     public void SystemClock_IdleOnAForeignWait_SpinsBeforeItSleeps_OnMoreThanOneCore()
     {
-        using var s = new Scheduler();
+        var s = new Scheduler();
         (long won, long lost) = IdleOnAForeignWait(s);
         // The spin finds nothing (the completion comes only once the owner sleeps): one loss at least.
         Assert.Equal(0, won);
@@ -79,14 +79,14 @@ public class IdleSpinTests
     [Fact]
     public void Deterministic_IdleOnAForeignWait_NeverSpins()
     {
-        using Scheduler s = SchedulerExtensions.Deterministic();
+        Scheduler s = SchedulerExtensions.Deterministic();
         Assert.Equal((0, 0), IdleOnAForeignWait(s));
     }
 
     [Fact]
     public void CustomClock_IdleOnAForeignWait_NeverSpins()
     {
-        using var s = new Scheduler(new SchedulerOptions { Time = new OtherClock() });
+        var s = new Scheduler(new SchedulerOptions { Time = new OtherClock() });
         Assert.Equal((0, 0), IdleOnAForeignWait(s));
     }
 
@@ -140,7 +140,7 @@ public class IdleSpinTests
         // A Signal given while the owner does not sleep (here: a keep-alive hold released by a tasklet) is read by
         // the next idle wait, which returns to the loop; it must be consumed there, or every later idle wait would
         // return at once, a busy loop that never sleeps.
-        using var s = new Scheduler();
+        var s = new Scheduler(); // not `using` where Run is on another thread: see IdleOnAForeignWait
         IDisposable first = s.KeepAlive();
         IDisposable second = s.KeepAlive();
         var foreign = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -154,6 +154,7 @@ public class IdleSpinTests
         foreign.SetResult();
         second.Dispose();
         Assert.Null(running.Join());
+        s.Dispose();
     }
 
     // ------------------------------------------------------------------ stopped from another thread, deadlocks
@@ -165,7 +166,7 @@ public class IdleSpinTests
         // different point each round: before it idles, while it spins, while it sleeps.
         for (int round = 0; round < 100; round++)
         {
-            using var s = new Scheduler();
+            var s = new Scheduler();
             var channel = new Channel<int>();
             Tasklet receiver = s.Go(async () => await channel.ReceiveAsync());
             var running = RunningScheduler.Start(s);
@@ -178,6 +179,7 @@ public class IdleSpinTests
             s.KillAll();
             Assert.Null(running.Join());
             Assert.False(receiver.IsAlive);
+            s.Dispose();
         }
     }
 
@@ -214,8 +216,8 @@ public class IdleSpinTests
         // they count as stuck, so the verdict is taken as before, and it ends the spin.
         for (int round = 0; round < 20; round++)
         {
-            using var a = new Scheduler();
-            using var b = new Scheduler();
+            var a = new Scheduler();
+            var b = new Scheduler();
             a.Go(async () =>
             {
                 var never = new Channel<int>(); // made inside a tasklet: only tasklets can reach it
@@ -227,6 +229,8 @@ public class IdleSpinTests
             var rb = RunningScheduler.Start(b);
             Assert.IsType<DeadlockException>(ra.Join());
             Assert.IsType<DeadlockException>(rb.Join());
+            a.Dispose();
+            b.Dispose();
         }
     }
 
@@ -234,7 +238,9 @@ public class IdleSpinTests
 
     /// <summary>
     /// Runs <paramref name="s"/> on a thread of its own with one tasklet awaiting a task that the test completes only
-    /// once the owner sleeps; returns the spins it made.
+    /// once the owner sleeps; returns the spins it made, and disposes it. The tests that run a scheduler on another
+    /// thread dispose it only once Run has returned: after a failed hang guard, a Dispose would wait for the hung
+    /// owner forever, and the run would hang instead of failing.
     /// </summary>
     private static (long Won, long Lost) IdleOnAForeignWait(Scheduler s)
     {
@@ -244,6 +250,7 @@ public class IdleSpinTests
         RunningScheduler.WaitUntil(() => s.IsIdleSleeping, "the idle scheduler never slept");
         foreign.SetResult();
         Assert.Null(running.Join());
+        s.Dispose();
         return (s.IdleSpinsWon, s.IdleSpinsLost);
     }
 
