@@ -1382,14 +1382,16 @@ public sealed partial class Scheduler : IDisposable
         int me = Environment.CurrentManagedThreadId;
         lock (_inboxLock)
         {
-            if (_ownerThreadId != 0)
-            {
-                ThrowHelper.ThrowInvalidOperation(_ownerThreadId == me ? Strings.NestedRun : Strings.RunReentered);
-            }
-
+            // Disposal first: a Dispose from another thread owns the scheduler while its shutdown runs, and a host
+            // pumping RunFor then must see the disposal it raced with, not "run on another thread".
             if (_disposeRequested && mode != RunMode.Shutdown)
             {
                 ThrowHelper.ThrowObjectDisposed(this); // Dispose began (Scheduler.Lifetime.cs): only its shutdown runs
+            }
+
+            if (_ownerThreadId != 0)
+            {
+                ThrowHelper.ThrowInvalidOperation(_ownerThreadId == me ? Strings.NestedRun : Strings.RunReentered);
             }
 
             _ownerThreadId = me;
