@@ -9,6 +9,10 @@ namespace Tasklets.Benchmarks;
 /// async machinery itself costs per item; chan_sync is measured against it. One op = one item (one switch).
 /// MinimalUnbounded is the same for chan_async's shape: the producer never waits, its items go through an
 /// unsynchronised, growing queue, and the consumer drains it; that is the least a chan_async item can cost here.
+/// OwnBuilderHandoff is issue 17's floor, the yardstick of a design past the compiler's defaults: the same handoff with
+/// an own async method builder for the bodies and an own struct awaiter, the loop resuming the bodies' boxes directly
+/// (<see cref="OwnBuilderScheduler"/>). The bytes one suspended method holds in either box are the quick table's
+/// (<see cref="OwnBuilderScheduler.SuspendedBytes"/>).
 /// </summary>
 [MemoryDiagnoser]
 [ShortRunJob]
@@ -21,6 +25,18 @@ public class HandoffFloor
 
     [Benchmark(OperationsPerInvoke = N)]
     public void MinimalUnbounded() => MiniScheduler.Handoff(N, unbounded: true);
+
+    [Benchmark(OperationsPerInvoke = N)]
+    public void OwnBuilderHandoff() => OwnBuilderScheduler.Handoff(N);
+
+    /// <summary>One run of a floor for the quick table: n items, timed, with the bytes the run allocated.</summary>
+    internal static Sample Timed(int n, Action<int> handoff)
+    {
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        handoff(n);
+        return new Sample(System.Diagnostics.Stopwatch.GetElapsedTime(start), GC.GetAllocatedBytesForCurrentThread() - allocated, n);
+    }
 }
 
 /// <summary>The cost of a channel's lock: a System.Threading.Lock pair against one CAS and a release store (SpinGate's shape).</summary>

@@ -25,6 +25,8 @@ internal static class QuickTableKeys
     public const string Yield = "yield";
     public const string Checkpoint = "checkpoint";
     public const string BlockedMemory = "blocked tasklet";
+    public const string CrossScheduler = "cross_scheduler";
+    public const string CrossSchedulerBuffered = "cross_scheduler_buff";
 }
 
 /// <summary>

@@ -32,13 +32,17 @@ internal static class QuickTable
     private const int ChannelOps = 1_000_000;
     private const int SelectOps = 200_000;
     private const int BlockedTasklets = 1_000_000;
+    private const int CrossOps = 100_000;
+    private const int CrossWarmUpOps = 2_000;
 
     // Each row: Tasklets first, then its baselines. A child process is told a row and a column of this table.
     private static readonly Row[] s_rows =
     [
         new(QuickTableKeys.ChanSync, "chan_sync (unbuffered)", ChannelOps, n => Workloads.TaskletsChannel(0, n),
             ("STC bounded(1), Task.Run", n => Workloads.StcPool(0, n)),
-            ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n))),
+            ("STC bounded(1), one thread", n => Workloads.StcSingleThread(0, n)),
+            ("floor: ValueTask + IValueTaskSource (HandoffFloor.MinimalHandoff)", n => HandoffFloor.Timed(n, static k => MiniScheduler.Handoff(k, unbounded: false))),
+            ("floor: own builder + own awaiter (HandoffFloor.OwnBuilderHandoff)", n => HandoffFloor.Timed(n, OwnBuilderScheduler.Handoff))),
         new(QuickTableKeys.ChanBuff, "chan_buff (capacity 1000)", ChannelOps, n => Workloads.TaskletsChannel(1000, n),
             ("STC bounded(1000), Task.Run", n => Workloads.StcPool(1000, n)),
             ("STC bounded(1000), one thread", n => Workloads.StcSingleThread(1000, n))),
@@ -56,12 +60,21 @@ internal static class QuickTable
         new(QuickTableKeys.Yield, "yield switch (two tasklets)", ChannelOps, n => Workloads.TaskletsYieldPing(n),
             ("Task.Yield, one-thread context", n => Workloads.AsyncYieldPingSingleThread(n))),
         new(QuickTableKeys.Checkpoint, "checkpoint, nothing waiting (a timer pending)", 10 * ChannelOps, n => IoPriority.Checkpoints(n)),
+
+        // Issue 17: two threads. Smaller runs (a wake-up across threads costs microseconds, not nanoseconds) and
+        // small warm-up runs, so that the four figures add seconds, not minutes, to the main job.
+        new(QuickTableKeys.CrossScheduler, "cross-scheduler handoff (unbuffered, two schedulers on two threads)", CrossOps, n => CrossSchedulerWorkloads.Tasklets(0, n),
+            ("STC bounded(1), two dedicated threads", n => CrossSchedulerWorkloads.StcDedicatedThreads(0, n))) { WarmUpSize = CrossWarmUpOps },
+        new(QuickTableKeys.CrossSchedulerBuffered, "cross-scheduler handoff (capacity 64, two schedulers on two threads)", CrossOps, n => CrossSchedulerWorkloads.Tasklets(64, n),
+            ("STC bounded(64), two dedicated threads", n => CrossSchedulerWorkloads.StcDedicatedThreads(64, n))) { WarmUpSize = CrossWarmUpOps },
     ];
 
     // Figures of the I/O section, each measured in a child process of its own too (negative rows).
     private const int BlockedBytesRow = -1;
     private const int SleepBesideCpuRow = -2;
     private const int RunForOvershootRow = -3;
+    private const int SuspendedBytesRow = -4;
+    private const int SuspendedMethods = 100_000;
     private const int BeazleyRowBase = -10; // -10 - scenario
     private const int BeazleyRounds = 3;
     private const int Sleeps = 2_000;
@@ -101,7 +114,7 @@ internal static class QuickTable
         {
             Row spec = s_rows[row];
             DesignTarget? target = DesignTargets.For(spec.Key);
-            string verdict = target?.Verdict(ours[row].Median, ours[row].Bytes) ?? "–";
+            string verdict = target?.Verdict(ours[row].Median, ours[row].Bytes, figures[row].Length > 1 ? figures[row][1].Median : null) ?? "–";
             output.WriteLine($"| {spec.Name} | {ours[row].Spread()} | {F(ours[row].Bytes)} | {target?.Text ?? "–"} | {verdict} | {PeerFigures.Column(spec.Key)} |");
         }
 
@@ -111,10 +124,16 @@ internal static class QuickTable
         DesignTarget memoryTarget = DesignTargets.For(QuickTableKeys.BlockedMemory)!;
         output.WriteLine($"| memory per tasklet blocked on a receive ({BlockedTasklets:N0} on one channel, retained after a full GC) | – | {memory.Spread()} | {memoryTarget.Text} | {memoryTarget.Verdict(0, memory.Median)} | {PeerFigures.Column(QuickTableKeys.BlockedMemory)} (B) |");
 
+        // The floors' memory: bytes one suspended method holds, in the standard box and in the own builder's.
+        double[] suspended = MeasureInChild(SuspendedBytesRow, 0, 6);
+        var standardBox = new Figure(suspended[0], suspended[1], suspended[2], suspended[1]);
+        var ownBox = new Figure(suspended[3], suspended[4], suspended[5], suspended[4]);
+        output.WriteLine($"| floor: memory per suspended async method ({SuspendedMethods:N0}, retained after a full GC): standard box / own builder's box | – | {standardBox.Spread()} / {ownBox.Spread()} | – | – | – |");
+
         output.WriteLine();
         output.WriteLine("## System.Threading.Channels and async methods, measured in the same run");
         output.WriteLine();
-        output.WriteLine("Ratio = baseline median / Tasklets median (above 1: Tasklets is faster).");
+        output.WriteLine("Ratio = baseline median / Tasklets median (above 1: Tasklets is faster). The floors are hand-written one-thread handoffs with nothing else (Floor.cs): ValueTask over a reusable IValueTaskSource, the yardstick today; an own builder and struct awaiter, issue 17's.");
         output.WriteLine();
         output.WriteLine("| workload | baseline | ns/op: median (min–max) | B/op | ratio |");
         output.WriteLine("|---|---|---:|---:|---:|");
@@ -208,7 +227,7 @@ internal static class QuickTable
 
         Row spec = s_rows[row];
         Func<int, Sample> run = column == 0 ? spec.Tasklets : spec.Baselines[column - 1].Run;
-        Sample[] rounds = MeasureRounds(run, spec.Size);
+        Sample[] rounds = MeasureRounds(run, spec.Size, spec.WarmUpSize);
         output.WriteLine(string.Join(' ', new[] { rounds[0].NsPerOp, rounds[Rounds / 2].NsPerOp, rounds[^1].NsPerOp, rounds[Rounds / 2].BytesPerOp }.Select(Invariant)));
     }
 
@@ -226,6 +245,21 @@ internal static class QuickTable
 
                     Array.Sort(bytes);
                     return [bytes[0], bytes[Rounds / 2], bytes[^1]];
+                }
+
+            case SuspendedBytesRow:
+                {
+                    var standard = new double[Rounds];
+                    var own = new double[Rounds];
+                    for (int i = 0; i < Rounds; i++)
+                    {
+                        standard[i] = OwnBuilderScheduler.SuspendedBytes(SuspendedMethods, ownBox: false);
+                        own[i] = OwnBuilderScheduler.SuspendedBytes(SuspendedMethods, ownBox: true);
+                    }
+
+                    Array.Sort(standard);
+                    Array.Sort(own);
+                    return [standard[0], standard[Rounds / 2], standard[^1], own[0], own[Rounds / 2], own[^1]];
                 }
 
             case SleepBesideCpuRow:
@@ -296,7 +330,7 @@ internal static class QuickTable
     private static string R(double ratio) => ratio.ToString("0.00", CultureInfo.InvariantCulture) + "x";
 
     /// <summary>The <see cref="Rounds"/> timed rounds of one workload after its warm-up, sorted by ns/op.</summary>
-    private static Sample[] MeasureRounds(Func<int, Sample> run, int size)
+    private static Sample[] MeasureRounds(Func<int, Sample> run, int size, int warmUpSize)
     {
         // Warm-up: each workload's timed loop lives in one async method that a run calls once, so it takes
         // WarmUpRuns small runs before tiered compilation has promoted it to optimized (tier-1, PGO) code. A count
@@ -305,7 +339,7 @@ internal static class QuickTable
         long warmUpStart = Stopwatch.GetTimestamp();
         for (int i = 0; i < WarmUpRuns || Stopwatch.GetElapsedTime(warmUpStart) < MinWarmUp; i++)
         {
-            run(Math.Max(20_000, size / 100));
+            run(warmUpSize);
         }
 
         var samples = new Sample[Rounds];
@@ -324,7 +358,11 @@ internal static class QuickTable
 
     private static string F(double value) => DesignTarget.AsPrinted(value).ToString(value < 10 ? "0.0" : "0", CultureInfo.InvariantCulture);
 
-    private sealed record Row(string Key, string Name, int Size, Func<int, Sample> Tasklets, params (string Name, Func<int, Sample> Run)[] Baselines);
+    private sealed record Row(string Key, string Name, int Size, Func<int, Sample> Tasklets, params (string Name, Func<int, Sample> Run)[] Baselines)
+    {
+        /// <summary>The size of each warm-up run.</summary>
+        public int WarmUpSize { get; init; } = Math.Max(20_000, Size / 100);
+    }
 
     /// <summary>One figure over its rounds: min, median and max (ns/op, or B for the memory line), and B/op of the median round.</summary>
     private readonly record struct Figure(double Min, double Median, double Max, double Bytes)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Tasklets.Internal;
 
@@ -212,13 +213,27 @@ public sealed partial class Scheduler
             return;
         }
 
-        if (HasLiveTimers || _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0 || AnyExternalWaitInThisWorld())
+        bool timers = HasLiveTimers;
+        bool spinApplies = IdleSpinApplies;
+        bool outside = _foreignWaits > 0 || Volatile.Read(ref _keepAlive) > 0;
+        if (!outside && (!timers || (spinApplies && _aliveCount <= MaxIdleSpinWalk)))
         {
-            WaitForWork(NextLiveTimerDue, long.MaxValue);
+            // Without a timer, the deadlock check's walk; with one, a walk only to learn whether to spin (bounded: a
+            // scheduler with more tasklets takes a party outside as possible, Scheduler.Idle.cs).
+            outside = AnyExternalWaitInThisWorld();
+        }
+
+        if (timers || outside)
+        {
+            // A party on another thread may wake it: I/O, a keep-alive hold, a wait plain code or another thread may
+            // end, or a scheduler of its group. Only a pending timer: nobody else, no spin.
+            bool spinCandidate = spinApplies && (outside || InGroupWithOthers || _aliveCount > MaxIdleSpinWalk);
+            WaitForWork(NextLiveTimerDue, long.MaxValue, spinCandidate);
             return;
         }
 
-        if (WaitStuck())
+        // Stuck: only a scheduler of its group can still end its tasklets' waits (or the verdict comes).
+        if (WaitStuck(spinCandidate: spinApplies && InGroupWithOthers))
         {
             HandleDeadlock();
         }
@@ -299,8 +314,11 @@ public sealed partial class Scheduler
         return false;
     }
 
-    /// <summary>Sleeps as a stuck scheduler. Returns true if its group was declared deadlocked meanwhile.</summary>
-    private bool WaitStuck()
+    /// <summary>
+    /// Sleeps as a stuck scheduler, spinning first within the idle budget when <paramref name="spinCandidate"/> (a
+    /// scheduler of its group may still post here). Returns true if its group was declared deadlocked meanwhile.
+    /// </summary>
+    private bool WaitStuck(bool spinCandidate)
     {
         lock (s_deadlockGate)
         {
@@ -309,16 +327,33 @@ public sealed partial class Scheduler
             DeclareDeadlockedGroups(this);
         }
 
-        lock (_inboxLock)
+        // The spin comes after the scheduler counts as stuck, so it never delays a verdict: the group's last member
+        // to get stuck takes it (under the gate, reading this one at rest: the spin changes no state IsStillStuck
+        // reads) and sets _deadlockDeclared, which the spin reads and leaves on.
+        long idleStart = Stopwatch.GetTimestamp();
+        bool spun = spinCandidate && _idleSpinBudget > 0 && !_deadlockDeclared;
+        if (!spun || !SpinForWork(_idleSpinBudget, stuck: true))
         {
-            while (_inboxCount == 0 && !_signaled && !_deadlockDeclared)
+            bool wokenByPost = false;
+            lock (_inboxLock)
             {
-                _sleeping = true;
-                Monitor.Wait(_inboxLock);
-                _sleeping = false;
+                // Read again under the lock that posts, Signal and the verdict's Signal take: nothing set after the
+                // spin's last read is missed, and one set later pulses the Wait (_sleeping is set under the lock).
+                while (_inboxCount == 0 && !_signaled && !_deadlockDeclared)
+                {
+                    _sleeping = true;
+                    Monitor.Wait(_inboxLock);
+                    _sleeping = false;
+                    wokenByPost = true;
+                }
+
+                _signaled = false;
             }
 
-            _signaled = false;
+            if (spinCandidate && wokenByPost && _inboxCount != 0)
+            {
+                AfterSleepEndedByWake(idleStart);
+            }
         }
 
         lock (s_deadlockGate)

@@ -3,13 +3,12 @@ using Tasklets.Internal;
 
 namespace Tasklets;
 
-// Facet: timers (sleep, select timeouts, timeout scopes), the clock, and sleeping while idle.
+// Facet: timers (sleep, select timeouts, timeout scopes) and the clock; the idle wait is Scheduler.Idle.cs.
 // Relies on: the timer heap and the coarse clock are owner-thread state; Signal() may come from any thread.
 public sealed partial class Scheduler
 {
     private TimerHeap _timers;
     private long _timerSequence;
-    private ITimer? _wakeTimer;
 
     /// <summary>Now, in the timestamp units of <see cref="Time"/>.</summary>
     private long Now => _virtualTime?.Now ?? _time.GetTimestamp();
@@ -95,8 +94,6 @@ public sealed partial class Scheduler
     private const int DeterministicSliceCheckpoints = 64;
     private static readonly long s_checkpointClockInterval = Stopwatch.Frequency / 50_000; // 20 µs
     private static readonly long s_osYieldInterval = Stopwatch.Frequency / 5_000; // 200 µs
-    private static readonly TimeSpan s_spinBelow = TimeSpan.FromMilliseconds(1);
-    private static readonly long s_idleSpinTicks = Environment.ProcessorCount > 1 ? Stopwatch.Frequency / 50_000 : 0; // 20 µs
 
     // True once the inbox or a timer queued a tasklet at the back of the run queue, possibly behind a tasklet that
     // will checkpoint (the loop takes them in between steps): its next checkpoint gives way so that they run first,
@@ -281,95 +278,4 @@ public sealed partial class Scheduler
     }
 
     private void UpdateCoarseClock() => _coarseNow = Stopwatch.GetTimestamp();
-
-    /// <summary>
-    /// Sleeps until the inbox gets an entry, <see cref="Signal"/> is called, the timer due at <paramref name="due"/>
-    /// (in <see cref="Time"/> units) is due, or the real-time <paramref name="budgetEnd"/> (Stopwatch units) passes.
-    /// </summary>
-    private void WaitForWork(long due, long budgetEnd)
-    {
-        TimeSpan wait = Timeout.InfiniteTimeSpan;
-        bool useProviderTimer = false;
-        if (due != long.MaxValue)
-        {
-            wait = _time.GetElapsedTime(Now, due);
-            if (wait <= TimeSpan.Zero)
-            {
-                return;
-            }
-
-            useProviderTimer = !ReferenceEquals(_time, TimeProvider.System);
-        }
-
-        if (budgetEnd != long.MaxValue)
-        {
-            TimeSpan left = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), budgetEnd);
-            if (left <= TimeSpan.Zero)
-            {
-                return;
-            }
-
-            if (wait == Timeout.InfiniteTimeSpan || left < wait)
-            {
-                wait = left;
-                useProviderTimer = false;
-            }
-        }
-
-        if (useProviderTimer)
-        {
-            // A custom clock (a fake one in tests) decides when the timer is due: let it wake us.
-            _wakeTimer ??= _time.CreateTimer(static s => ((Scheduler)s!).Signal(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _wakeTimer.Change(wait, Timeout.InfiniteTimeSpan);
-            wait = Timeout.InfiniteTimeSpan;
-        }
-
-        if (s_idleSpinTicks > 0 && (wait == Timeout.InfiniteTimeSpan || wait > s_spinBelow))
-        {
-            // An idle scheduler spins briefly before it sleeps (DESIGN, "Performance design"): a busy server's next
-            // I/O completion, or a partner on another thread, often comes within microseconds, and then costs no
-            // sleep and wake-up of this thread (measured on the Beazley server with its CPU work in RunInThread:
-            // 15.6-15.9k requests/s without, 20-23k with). SpinWait gives the core away as it goes on. A stale read
-            // of the inbox count or of the signal only costs a turn: both are read again under the lock below.
-            long spinUntil = Stopwatch.GetTimestamp() + s_idleSpinTicks;
-            var spinner = default(SpinWait);
-            while (Stopwatch.GetTimestamp() < spinUntil)
-            {
-                if (_inboxCount != 0 || Volatile.Read(ref _signaled))
-                {
-                    return;
-                }
-
-                spinner.SpinOnce(sleep1Threshold: -1);
-            }
-        }
-
-        if (wait != Timeout.InfiniteTimeSpan && wait < s_spinBelow)
-        {
-            // The last part of a wait: Monitor.Wait counts whole milliseconds, so a timer due in 0.3 ms would fire
-            // about 1 ms late. Spin it out instead, giving the core away between reads. A stale read of the inbox
-            // count or of the signal only costs one more turn: both are read again under the lock below next time.
-            long until = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
-            while (_inboxCount == 0 && !Volatile.Read(ref _signaled) && Stopwatch.GetTimestamp() < until)
-            {
-                Thread.Yield();
-            }
-
-            return;
-        }
-
-        lock (_inboxLock)
-        {
-            if (_inboxCount == 0 && !_signaled)
-            {
-                _sleeping = true;
-                // Whole milliseconds rounded down: the loop comes back for the rest, which the spin above takes.
-                int ms = wait == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Min(int.MaxValue - 1, Math.Floor(wait.TotalMilliseconds));
-                Monitor.Wait(_inboxLock, ms);
-                _sleeping = false;
-            }
-
-            _signaled = false;
-        }
-    }
 }

@@ -318,8 +318,8 @@ public sealed partial class Scheduler : IDisposable
     // ---------------------------------------------------------------- running
 
     /// <summary>
-    /// Runs until no tasklet is alive. Sleeps (no spinning) while tasklets wait on timers, foreign awaitables or
-    /// other threads.
+    /// Runs until no tasklet is alive. Sleeps while tasklets wait on timers, foreign awaitables or other threads;
+    /// when another thread may wake it, it first spins for a few microseconds (an adaptive budget: docs/performance.md).
     /// </summary>
     /// <exception cref="DeadlockException">Every tasklet is blocked on library primitives and nothing can wake any of them.</exception>
     /// <exception cref="AggregateException">Tasklets failed and nobody observed their failures (by joining them).</exception>
@@ -1308,7 +1308,11 @@ public sealed partial class Scheduler : IDisposable
     private void AddToInboxLocked(Entry entry, bool front)
     {
         _inbox.Add(entry with { Front = front });
-        _inboxCount = _inbox.Count;
+        _inboxCount = _inbox.Count; // volatile, after the entry: an idle owner's lock-free spin that reads it non-zero finds the entry
+        // Only a sleeping owner is pulsed: one that runs, or spins in its idle wait (Scheduler.Idle.cs), pays no OS
+        // signal. No wake-up is lost: the owner sets _sleeping only under this lock, after reading _inboxCount and
+        // _signaled again under it; so either it reads the count written above (this post came first), or this post
+        // comes after it began to sleep and reads _sleeping true. The lock is the fence of both sides.
         if (_sleeping)
         {
             _signaled = true;
@@ -1385,6 +1389,8 @@ public sealed partial class Scheduler : IDisposable
     {
         lock (_inboxLock)
         {
+            // Set even when the owner does not sleep: a spinning owner reads it and returns to its loop (and clears
+            // it, ConsumeSignal), a running one returns from its next idle wait at once. Pulsed as a post is.
             _signaled = true;
             if (_sleeping)
             {
@@ -1469,14 +1475,16 @@ public sealed partial class Scheduler : IDisposable
         int me = Environment.CurrentManagedThreadId;
         lock (_inboxLock)
         {
-            if (_ownerThreadId != 0)
-            {
-                ThrowHelper.ThrowInvalidOperation(_ownerThreadId == me ? Strings.NestedRun : Strings.RunReentered);
-            }
-
+            // Disposal first: a Dispose from another thread owns the scheduler while its shutdown runs, and a host
+            // pumping RunFor then must see the disposal it raced with, not "run on another thread".
             if (_disposeRequested && mode != RunMode.Shutdown)
             {
                 ThrowHelper.ThrowObjectDisposed(this); // Dispose began (Scheduler.Lifetime.cs): only its shutdown runs
+            }
+
+            if (_ownerThreadId != 0)
+            {
+                ThrowHelper.ThrowInvalidOperation(_ownerThreadId == me ? Strings.NestedRun : Strings.RunReentered);
             }
 
             _ownerThreadId = me;
