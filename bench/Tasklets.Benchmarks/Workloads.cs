@@ -94,7 +94,9 @@ internal static class Workloads
     {
         var scheduler = new Scheduler();
         var channel = new Channel<int>();
-        Func<Task> body = async () =>
+        // The delegate type an async lambda written inline in Tasklet.Go binds to (the library's builder, issue 17),
+        // held in a variable so that the n spawns share one delegate.
+        Func<TaskletTask> body = async () =>
         {
             try
             {
