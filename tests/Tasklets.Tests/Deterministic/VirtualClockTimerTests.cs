@@ -158,7 +158,11 @@ public class VirtualClockTimerTests
             for (int i = 0; i < Timers; i++)
             {
                 int k = i;
-                ITimer timer = s.Time.CreateTimer(_ => Interlocked.Increment(ref fired[k]), null, TimeSpan.FromSeconds(1 + (i % 7)), Timeout.InfiniteTimeSpan);
+                // A timer to be changed is created unarmed and armed by the change. Armed at creation, it could fire
+                // before the change reached the scheduler (virtual time jumps to it once the scheduler idles), and
+                // the change would then rightly arm it again: twice, as a System.Threading.Timer changed after firing.
+                TimeSpan due = i % 3 == 1 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(1 + (i % 7));
+                ITimer timer = s.Time.CreateTimer(_ => Interlocked.Increment(ref fired[k]), null, due, Timeout.InfiniteTimeSpan);
                 if (i % 3 == 0)
                 {
                     timer.Dispose();
