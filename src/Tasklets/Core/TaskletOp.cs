@@ -101,6 +101,14 @@ public readonly struct TaskletOp
         private readonly IValueTaskSource? _source;
         private readonly short _token;
 
+        // Registers the body builder's fast path for this awaiter type (BodyAwaiter): a pending op of the body's own
+        // tasklet stores the body's box in the tasklet's waiter, with no continuation delegate. An explicit static
+        // constructor, so that it has run before any instance exists (an instance constructor call triggers it).
+#pragma warning disable CA1810 // the registration must run before the first awaiter exists, not at first static access
+        static Awaiter() => BodyAwaiter<Awaiter>.TryAwait = static (ref Awaiter awaiter, TaskletBodyBox box)
+            => awaiter._source is TaskletWaiter waiter && waiter.TryAwaitFromBody(box, awaiter._token);
+#pragma warning restore CA1810
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal Awaiter(IValueTaskSource? source, short token)
         {
@@ -258,6 +266,18 @@ public readonly struct TaskletOp<T>
         private readonly T _result;
         private readonly short _token;
 
+        // Registers the body builder's fast path for this awaiter type (BodyAwaiter): a pending op of the body's own
+        // tasklet stores the body's box in the tasklet's waiter, with no continuation delegate. An explicit static
+        // constructor, so that it has run before any instance exists (an instance constructor call triggers it).
+#pragma warning disable CA1810 // the registration must run before the first awaiter exists, not at first static access
+        static Awaiter() => BodyAwaiter<Awaiter>.TryAwait = static (ref Awaiter awaiter, TaskletBodyBox box) => awaiter._source switch
+        {
+            TaskletWaiter waiter => waiter.TryAwaitFromBody(box, awaiter._token), // select, a receive's yield
+            ValueTaskReceive<T> receive => receive.TryAwaitFromBody(box, awaiter._token), // a parked receive: its node
+            _ => false,
+        };
+#pragma warning restore CA1810
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         internal Awaiter(IValueTaskSource<T>? source, T result, short token)
         {
@@ -351,15 +371,6 @@ internal static class TaskletOpContinuation
     internal static void UnsafeOnCompleted(IValueTaskSource source, short token, Action continuation)
     {
         object? target = continuation.Target;
-        // A tasklet body on the library's builder (the builder hands every awaiter its box's foreign continuation): a
-        // pending op of the body's own tasklet stores the box in the waiter, and the wake-up resumes it directly. Done
-        // here rather than through an interface on the awaiter: the builder's interface call on a struct awaiter boxed
-        // it (32 B per await) until the JIT's optimising tier devirtualised it, which a short-lived process never reaches.
-        if (target is TaskletBodyBox body && source is TaskletWaiter waiter && waiter.TryAwaitFromBody(body, token))
-        {
-            return;
-        }
-
         if (target is not null && IsStateMachineBox(target))
         {
             source.OnCompleted(AsyncMethodContinuation.Delegate, target, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);
@@ -373,15 +384,6 @@ internal static class TaskletOpContinuation
     internal static void UnsafeOnCompleted<T>(IValueTaskSource<T> source, short token, Action continuation)
     {
         object? target = continuation.Target;
-        // A tasklet body on the library's builder (the builder hands every awaiter its box's foreign continuation): a
-        // pending op of the body's own tasklet stores the box in the waiter, and the wake-up resumes it directly. Done
-        // here rather than through an interface on the awaiter: the builder's interface call on a struct awaiter boxed
-        // it (32 B per await) until the JIT's optimising tier devirtualised it, which a short-lived process never reaches.
-        if (target is TaskletBodyBox body && source is TaskletWaiter waiter && waiter.TryAwaitFromBody(body, token))
-        {
-            return;
-        }
-
         if (target is not null && IsStateMachineBox(target))
         {
             source.OnCompleted(AsyncMethodContinuation.Delegate, target, token, ValueTaskSourceOnCompletedFlags.UseSchedulingContext);

@@ -71,11 +71,39 @@ internal static class TaskletBody
         where TStateMachine : IAsyncStateMachine
     {
         TaskletBodyBox box = Box(ref owner, ref stateMachine);
-        // Every awaiter gets the foreign continuation. The library's awaiters (TaskletOp's, and ValueTask's over a
-        // TaskletWaiter) recognise the box as its target and store the box itself in the tasklet's waiter
-        // (TaskletWaiter.TryAwaitFromBody), so the wake-up resumes it directly; any other awaiter calls it when done.
+        // The library's awaiters: the box itself goes to the tasklet's waiter, and the wake-up resumes it directly; no
+        // delegate is made (64 B per tasklet). The type test is decided when the method is compiled for a struct
+        // awaiter; the field read costs one load. Any other awaiter (or a library one that declines: an op of another
+        // tasklet, a completed or faulted one) gets the foreign continuation, which resumes the body only as a step of
+        // its tasklet. Called through a delegate, not an interface on the awaiter: an interface call on a struct
+        // awaiter boxes it (32 B per await) until the JIT's optimising tier removes the box.
+        if (default(TAwaiter) is not null && BodyAwaiter<TAwaiter>.TryAwait is { } fast && fast(ref awaiter, box))
+        {
+            return;
+        }
+
         awaiter.UnsafeOnCompleted(box.ForeignContinuation);
     }
+}
+
+/// <summary>
+/// The body builder's fast path for one awaiter type: set by the static constructors of the library's awaiters
+/// (<see cref="TaskletOp.Awaiter"/>, <see cref="TaskletOp{T}.Awaiter"/>), null for any other type.
+/// </summary>
+/// <remarks>
+/// Read without synchronisation: a reference is read whole, and the awaiter's static constructor has completed on any
+/// thread that constructed an instance (the runtime guarantees it before the instance constructor runs). A thread that
+/// read null anyway (an awaiter copied from another thread before its type was initialised here) takes the foreign
+/// continuation, which is correct too, only slower.
+/// </remarks>
+/// <typeparam name="TAwaiter">The awaiter type.</typeparam>
+internal static class BodyAwaiter<TAwaiter>
+{
+    /// <summary>Stores the suspended body in the awaited op's waiter if that op is its tasklet's and pending; false otherwise.</summary>
+    public static TryAwaitFromBody? TryAwait;
+
+    /// <summary>The fast path's shape: the awaiter by reference (no copy), the box of the suspending body.</summary>
+    public delegate bool TryAwaitFromBody(ref TAwaiter awaiter, TaskletBodyBox box);
 }
 
 /// <summary>A suspended tasklet body: the compiler's state machine, boxed once per body (see <see cref="TaskletBody"/>).</summary>

@@ -21,6 +21,9 @@ internal abstract class ValueTaskReceive<T> : ReceiveCase<T>, IValueTaskSource<T
     public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         => _waiter!.OnCompleted(continuation, state, token, flags);
 
+    /// <summary>The body builder's fast path (<see cref="TaskletWaiter.TryAwaitFromBody"/>) for this receive: its waiter's.</summary>
+    public bool TryAwaitFromBody(TaskletBodyBox box, short token) => _waiter is TaskletWaiter waiter && waiter.TryAwaitFromBody(box, token);
+
     public T GetResult(short token)
     {
         // The token first: a second GetResult of a consumed receive must not take the item of a later one (this node
