@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Tasklets.Internal;
@@ -303,11 +304,32 @@ public static class Select
         return true;
     }
 
+    /// <summary>
+    /// Per-case flags of one select (enabled, ready) for up to <see cref="StackLimit"/> cases: an inline array in
+    /// Core's frame instead of a stackalloc. A method with a stackalloc and a loop is compiled straight to full
+    /// optimisation ("Tier-0 switched to FullOpts"), without tiering and so without the profile (guarded
+    /// devirtualisation of the cases' virtual calls); an inline array keeps Core tiered.
+    /// </summary>
+    [InlineArray(StackLimit)]
+    private struct CaseFlags
+    {
+        private bool _element;
+    }
+
+    /// <summary>The lock order of a select over several sources (<see cref="SortBySource"/>): see <see cref="CaseFlags"/>.</summary>
+    [InlineArray(StackLimit)]
+    private struct CaseOrder
+    {
+        private int _element;
+    }
+
     private static TaskletOp<int> Core(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         current?.ThrowIfInterrupted();
-        Validate(cases, blocking, timeout);
+        // The source every case shares (the common shape of goless's benchmark, and of a send-or-receive loop), or
+        // null: such a select locks one gate and needs no sorting.
+        IWaitSource? single = Validate(cases, blocking, timeout);
         if (current is null)
         {
             TaskletsMetrics.ExternalChannelOperation();
@@ -324,26 +346,18 @@ public static class Select
 
         bool park = blocking && timeout != TimeSpan.Zero;
         Waiter? waiter = null;
-
-        // Each case's IsEnabled, read once: the passes below, the registrations' count and the enqueue agree on it even
-        // if a user flips it from another thread meanwhile (misuse, documented; it must not corrupt a queue).
-        Span<bool> enabledAt = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
-        int enabled = 0;
-        for (int i = 0; i < cases.Length; i++)
-        {
-            bool e = !cases[i]._disabled;
-            enabledAt[i] = e;
-            enabled += e ? 1 : 0;
-        }
-
-        // Lock the distinct sources in one global order (source id), as Go's sellock does. Cases on one source
-        // (the common shape of goless's benchmark, and of a send-or-receive loop) need no sorting.
-        Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
-        IWaitSource? single = SingleSource(cases);
-        Span<int> order = single is not null ? default : cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
+        bool small = cases.Length <= StackLimit;
+        CaseFlags enabledFlags = default;
+        CaseFlags readyFlags = default;
+        CaseOrder orderSlots = default;
+        Span<bool> enabledAt = small ? ((Span<bool>)enabledFlags)[..cases.Length] : new bool[cases.Length];
+        Span<bool> isReady = small ? ((Span<bool>)readyFlags)[..cases.Length] : new bool[cases.Length];
+        Span<int> order = single is not null ? default : small ? ((Span<int>)orderSlots)[..cases.Length] : new int[cases.Length];
         int fired = -1;
         Waiter? partner = null;
         long generation = 0;
+
+        // Lock the distinct sources in one global order (source id), as Go's sellock does.
         if (single is not null)
         {
             single.MarkUsedBy(current);
@@ -357,13 +371,23 @@ public static class Select
 
         try
         {
-            // Exact under the locks: a case is registered, and unlinked, only under its source's lock. A case whose
-            // select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
+            // Each case's IsEnabled, read once: the passes below, the registrations' count and the enqueue agree on it
+            // even if a user flips it from another thread meanwhile (misuse, documented; it must not corrupt a queue).
+            // In use: exact under the locks (a case is registered, and unlinked, only under its source's lock). A case
+            // whose select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
+            int enabled = 0;
             for (int i = 0; i < cases.Length; i++)
             {
-                if (enabledAt[i] && cases[i].IsInUse)
+                SelectCase c = cases[i];
+                if (!c._disabled)
                 {
-                    ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
+                    if (c.IsInUse)
+                    {
+                        ThrowCaseInUse(i);
+                    }
+
+                    enabledAt[i] = true;
+                    enabled++;
                 }
             }
 
@@ -372,7 +396,7 @@ public static class Select
             // kill, a timeout, a cancellation or a partner on another source of its select (none of them holds our
             // locks). Then the case does not take effect (TryExecuteLocked returns false, having dropped the claimed
             // nodes), and the count is taken again. Each failure drops at least one node, so this ends.
-            while (true)
+            while (enabled != 0)
             {
                 int ready = 0;
                 for (int i = 0; i < cases.Length; i++)
@@ -458,17 +482,7 @@ public static class Select
         {
             if (partner is not null && Waiter.WakePartner(partner, current, blocking && cases[fired].PartnerPreferred))
             {
-                Waiter self = current!.YieldCore(WaitKind.Yield);
-                self.SetOutcome(fired, null);
-                // The fired case belongs to this select until the yield's result is consumed: a select that runs
-                // meanwhile (the partner, switched to first) must find it in use, or it would overwrite its Value.
-                SelectCase firedCase = cases[fired];
-                IWaitSource source = firedCase.Source;
-                source.EnterGate();
-                firedCase._waiter = self;
-                firedCase._generation = self.Generation;
-                source.ExitGate();
-                return new TaskletOp<int>(self, (short)self.Generation);
+                return SwitchToPartner(cases[fired], fired, current!);
             }
 
             return new TaskletOp<int>(fired);
@@ -484,11 +498,43 @@ public static class Select
         return new TaskletOp<int>(waiter, (short)generation);
     }
 
-    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
+    /// <summary>
+    /// The end of a select whose partner the source's preference switches to (woken to the front of the run queue):
+    /// the caller yields, and its select completes with <paramref name="fired"/> when it runs again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static TaskletOp<int> SwitchToPartner(SelectCase firedCase, int fired, Tasklet current)
     {
-        if (cases.IsEmpty && blocking && timeout == Timeout.InfiniteTimeSpan)
+        Waiter self = current.YieldCore(WaitKind.Yield);
+        self.SetOutcome(fired, null);
+        // The fired case belongs to this select until the yield's result is consumed: a select that runs meanwhile
+        // (the partner, switched to first) must find it in use, or it would overwrite its Value.
+        IWaitSource source = firedCase.Source;
+        source.EnterGate();
+        firedCase._waiter = self;
+        firedCase._generation = self.Generation;
+        source.ExitGate();
+        return new TaskletOp<int>(self, (short)self.Generation);
+    }
+
+    [DoesNotReturn]
+    private static void ThrowCaseInUse(int index)
+        => throw new InvalidOperationException($"Case {index} is in use by another select that has not finished. A case object can take part in one select at a time.");
+
+    /// <summary>
+    /// Checks the cases (at least one unless a timeout ends the wait, at most <see cref="Waiter.MaxRegistrations"/>,
+    /// none null, none twice) and returns the source they all share, or null if they do not share one or there is no case.
+    /// </summary>
+    private static IWaitSource? Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
+    {
+        if (cases.IsEmpty)
         {
-            throw new ArgumentException("A select needs at least one case; with no case and no timeout it would wait forever.", nameof(cases));
+            if (blocking && timeout == Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentException("A select needs at least one case; with no case and no timeout it would wait forever.", nameof(cases));
+            }
+
+            return null;
         }
 
         if (cases.Length > Waiter.MaxRegistrations)
@@ -496,7 +542,8 @@ public static class Select
             throw new ArgumentException($"A select takes at most {Waiter.MaxRegistrations} cases (Go's limit too); it got {cases.Length}. Split the channels over several tasklets.", nameof(cases));
         }
 
-        for (int i = 0; i < cases.Length; i++)
+        IWaitSource? single = (cases[0] ?? throw new ArgumentException("Case 0 is null.", nameof(cases))).Source;
+        for (int i = 1; i < cases.Length; i++)
         {
             SelectCase c = cases[i] ?? throw new ArgumentException($"Case {i} is null.", nameof(cases));
             for (int j = 0; j < i; j++)
@@ -506,27 +553,14 @@ public static class Select
                     throw new ArgumentException($"Cases {j} and {i} are the same object; create one case per operation.", nameof(cases));
                 }
             }
-        }
-    }
 
-    /// <summary>The source of every case if they all share one; null if they do not, or if there is no case.</summary>
-    private static IWaitSource? SingleSource(ReadOnlySpan<SelectCase> cases)
-    {
-        if (cases.IsEmpty)
-        {
-            return null;
-        }
-
-        IWaitSource first = cases[0].Source;
-        for (int i = 1; i < cases.Length; i++)
-        {
-            if (!ReferenceEquals(cases[i].Source, first))
+            if (!ReferenceEquals(c.Source, single))
             {
-                return null;
+                single = null;
             }
         }
 
-        return first;
+        return single;
     }
 
     /// <summary>
