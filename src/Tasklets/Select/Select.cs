@@ -306,9 +306,9 @@ public static class Select
 
     /// <summary>
     /// Per-case flags of one select (enabled, ready) for up to <see cref="StackLimit"/> cases: an inline array in
-    /// Core's frame instead of a stackalloc. A method with a stackalloc and a loop is compiled straight to full
-    /// optimisation ("Tier-0 switched to FullOpts"), without tiering and so without the profile (guarded
-    /// devirtualisation of the cases' virtual calls); an inline array keeps Core tiered.
+    /// the frame of <see cref="Passes"/> instead of a stackalloc. A method with a stackalloc and a loop is compiled
+    /// straight to full optimisation ("Tier-0 switched to FullOpts"), without tiering and so without the profile; an
+    /// inline array keeps the select's methods tiered.
     /// </summary>
     [InlineArray(StackLimit)]
     private struct CaseFlags
@@ -352,6 +352,7 @@ public static class Select
         int fired = single is not null ? LockedOnOneSource(cases, single, ref run) : LockedAcrossSources(cases, ref run);
         if (fired >= 0)
         {
+            // run.Partner is read only for a case that fired: the one TryExecuteLocked that returned true wrote it.
             if (run.Partner is not null && Waiter.WakePartner(run.Partner, current, blocking && cases[fired].PartnerPreferred))
             {
                 return SwitchToPartner(cases[fired], fired, current!);
