@@ -887,19 +887,20 @@ public sealed partial class Channel<T> : IAsyncEnumerable<T>, IWaitSource
 
     void IWaitSource.RemoveLocked(SelectCase node)
     {
-        if (node is SendCase<T>)
+        // A channel's nodes are its SendCase<T>s (_isSend), its ReceiveCase<T>s, and its readiness waits.
+        if (node._isSend)
         {
             _senders.Remove(node);
             DropItem(node); // a send that ended without delivering (kill, timeout, cancellation)
         }
-        else if (node is ReceiveCase<T>)
+        else if (node is not ReadinessWait)
         {
             _receivers.Remove(node);
         }
         else
         {
             // A readiness wait ended by cancellation, kill or timeout; it exists only with the cold state.
-            var readiness = Unsafe.As<ReadinessWait>(node); // the channel's only other node type
+            var readiness = Unsafe.As<ReadinessWait>(node); // tested just above
             ColdState cold = _cold!;
             if (readiness.ForSend)
             {

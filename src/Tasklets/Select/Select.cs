@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Tasklets.Internal;
@@ -303,11 +304,32 @@ public static class Select
         return true;
     }
 
+    /// <summary>
+    /// Per-case flags of one select (enabled, ready) for up to <see cref="StackLimit"/> cases: an inline array in
+    /// the frame of <see cref="Passes"/> instead of a stackalloc. A method with a stackalloc and a loop is compiled
+    /// straight to full optimisation ("Tier-0 switched to FullOpts"), without tiering and so without the profile; an
+    /// inline array keeps the select's methods tiered.
+    /// </summary>
+    [InlineArray(StackLimit)]
+    private struct CaseFlags
+    {
+        private bool _element;
+    }
+
+    /// <summary>The lock order of a select over several sources (<see cref="SortBySource"/>): see <see cref="CaseFlags"/>.</summary>
+    [InlineArray(StackLimit)]
+    private struct CaseOrder
+    {
+        private int _element;
+    }
+
     private static TaskletOp<int> Core(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Tasklet? current = Tasklet.CurrentOrNull;
         current?.ThrowIfInterrupted();
-        Validate(cases, blocking, timeout);
+        // The source every case shares (the common shape of goless's benchmark, and of a send-or-receive loop), or
+        // null: such a select locks one gate and needs no sorting.
+        IWaitSource? single = Validate(cases, blocking, timeout);
         if (current is null)
         {
             TaskletsMetrics.ExternalChannelOperation();
@@ -322,173 +344,255 @@ public static class Select
             return TaskletOp<int>.FromCanceled(cancellationToken);
         }
 
-        bool park = blocking && timeout != TimeSpan.Zero;
-        Waiter? waiter = null;
-
-        // Each case's IsEnabled, read once: the passes below, the registrations' count and the enqueue agree on it even
-        // if a user flips it from another thread meanwhile (misuse, documented; it must not corrupt a queue).
-        Span<bool> enabledAt = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
-        int enabled = 0;
-        for (int i = 0; i < cases.Length; i++)
-        {
-            bool e = !cases[i]._disabled;
-            enabledAt[i] = e;
-            enabled += e ? 1 : 0;
-        }
-
-        // Lock the distinct sources in one global order (source id), as Go's sellock does. Cases on one source
-        // (the common shape of goless's benchmark, and of a send-or-receive loop) need no sorting.
-        Span<bool> isReady = cases.Length <= StackLimit ? stackalloc bool[cases.Length] : new bool[cases.Length];
-        IWaitSource? single = SingleSource(cases);
-        Span<int> order = single is not null ? default : cases.Length <= StackLimit ? stackalloc int[cases.Length] : new int[cases.Length];
-        int fired = -1;
-        Waiter? partner = null;
-        long generation = 0;
-        if (single is not null)
-        {
-            single.MarkUsedBy(current);
-            single.EnterGate();
-        }
-        else
-        {
-            SortBySource(cases, order, current);
-            LockAll(cases, order);
-        }
-
-        try
-        {
-            // Exact under the locks: a case is registered, and unlinked, only under its source's lock. A case whose
-            // select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
-            for (int i = 0; i < cases.Length; i++)
-            {
-                if (enabledAt[i] && cases[i].IsInUse)
-                {
-                    ThrowHelper.ThrowInvalidOperation($"Case {i} is in use by another select that has not finished. A case object can take part in one select at a time.");
-                }
-            }
-
-            // Pass 1: count the ready cases, pick one uniformly at random, and execute it. Under the locks, buffers,
-            // errors and close cannot change, but a partner node counted as live can be claimed at any moment by a
-            // kill, a timeout, a cancellation or a partner on another source of its select (none of them holds our
-            // locks). Then the case does not take effect (TryExecuteLocked returns false, having dropped the claimed
-            // nodes), and the count is taken again. Each failure drops at least one node, so this ends.
-            while (true)
-            {
-                int ready = 0;
-                for (int i = 0; i < cases.Length; i++)
-                {
-                    bool r = enabledAt[i] && cases[i].IsReadyLocked(); // a disabled case is never ready
-                    isReady[i] = r;
-                    ready += r ? 1 : 0;
-                }
-
-                if (ready == 0)
-                {
-                    break;
-                }
-
-                int pick = ready == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(ready) : Random.Shared.Next(ready);
-                int chosen = 0;
-                for (int i = 0; i < cases.Length; i++)
-                {
-                    if (isReady[i] && pick-- == 0)
-                    {
-                        chosen = i;
-                        break;
-                    }
-                }
-
-                if (cases[chosen].TryExecuteLocked(out partner))
-                {
-                    fired = chosen;
-                    break;
-                }
-            }
-
-            if (fired < 0 && park)
-            {
-                // Everything that can fail (renting a waiter, room for the registrations) before BeginWait: a throw
-                // here leaves the locks by the finally below with no wait begun.
-                if (enabled == 0 && timeout == Timeout.InfiniteTimeSpan && !cancellationToken.CanBeCanceled)
-                {
-                    // Go blocks such a select forever; nothing could ever end it here, so it is refused, as a select
-                    // with no case is. No wait was begun: the finally below leaves the locks.
-                    ThrowHelper.ThrowInvalidOperation(Strings.AllCasesDisabled);
-                }
-
-                waiter = Waiter.ForParty(current);
-                waiter.ReserveRegistrations(enabled);
-
-                // Pass 2: park on every case. Nothing from BeginWait on can throw: the waiter was rented and sized,
-                // and no case is queued (checked above under the same locks).
-                // Cases are queued from a random start: the order decides which of two cases on one channel a partner
-                // meets first, and a fixed order would always hand it the same one (Go's TestPseudoRandomSend).
-                int start = cases.Length == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(cases.Length) : Random.Shared.Next(cases.Length);
-                generation = waiter.BeginWait(WaitKind.Select);
-                for (int k = 0, i = start; k < cases.Length; k++, i = i + 1 == cases.Length ? 0 : i + 1)
-                {
-                    if (!enabledAt[i])
-                    {
-                        continue; // never waits: Go's nil channel
-                    }
-
-                    cases[i].EnqueueLocked(waiter, generation, i);
-                    waiter.AddRegistration(cases[i]);
-                }
-            }
-        }
-        catch when (waiter is not null && waiter.IsIdle)
-        {
-            waiter.ReleaseUnused(); // renting or sizing failed: no wait was begun
-            throw;
-        }
-        finally
-        {
-            if (single is not null)
-            {
-                single.ExitGate();
-            }
-            else
-            {
-                UnlockAll(cases, order);
-            }
-        }
-
+        // The locked part is in methods of its own, so that this one has no exception handler: a method with one keeps
+        // the locals that live across it in memory, and the struct returned here was assembled in its stack slot field
+        // by field and read back whole (a store-forwarding stall on every select, 8% of Core's samples; measured when
+        // it was a ValueTask<int>, which TaskletOp<int> resembles: a source, the result and a token).
+        var run = new Run(current, blocking, timeout, cancellationToken);
+        int fired = single is not null ? LockedOnOneSource(cases, single, ref run) : LockedAcrossSources(cases, ref run);
         if (fired >= 0)
         {
-            if (partner is not null && Waiter.WakePartner(partner, current, blocking && cases[fired].PartnerPreferred))
+            // run.Partner is read only for a case that fired: the one TryExecuteLocked that returned true wrote it.
+            if (run.Partner is not null && Waiter.WakePartner(run.Partner, current, blocking && cases[fired].PartnerPreferred))
             {
-                Waiter self = current!.YieldCore(WaitKind.Yield);
-                self.SetOutcome(fired, null);
-                // The fired case belongs to this select until the yield's result is consumed: a select that runs
-                // meanwhile (the partner, switched to first) must find it in use, or it would overwrite its Value.
-                SelectCase firedCase = cases[fired];
-                IWaitSource source = firedCase.Source;
-                source.EnterGate();
-                firedCase._waiter = self;
-                firedCase._generation = self.Generation;
-                source.ExitGate();
-                return new TaskletOp<int>(self, (short)self.Generation);
+                return SwitchToPartner(cases[fired], fired, current!);
             }
 
             return new TaskletOp<int>(fired);
         }
 
-        if (!park)
+        if (run.Waiter is not { } waiter)
         {
             return new TaskletOp<int>(-1); // the default case, or a zero timeout
         }
 
         // Pass 3 (withdrawing the losing registrations) happens when the wait ends, in Waiter.EndWait.
-        waiter!.Commit(generation, current, timeout, -1, cancellationToken);
-        return new TaskletOp<int>(waiter, (short)generation);
+        waiter.Commit(run.Generation, current, timeout, -1, cancellationToken);
+        return new TaskletOp<int>(waiter, (short)run.Generation);
     }
 
-    private static void Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
+    /// <summary>One select's parameters and what its locked part leaves for the rest of <see cref="Core"/>.</summary>
+    private ref struct Run
     {
-        if (cases.IsEmpty && blocking && timeout == Timeout.InfiniteTimeSpan)
+        public readonly Tasklet? Current;
+        public readonly bool Blocking;
+        public readonly TimeSpan Timeout;
+        public readonly CancellationToken CancellationToken;
+
+        /// <summary>The partner the fired case claimed, to wake once the locks are released; or null.</summary>
+        public Waiter? Partner;
+
+        /// <summary>The waiter of the wait begun in pass 2, or null when the select did not park.</summary>
+        public Waiter? Waiter;
+
+        /// <summary>The generation of that wait.</summary>
+        public long Generation;
+
+        public Run(Tasklet? current, bool blocking, TimeSpan timeout, CancellationToken cancellationToken)
         {
-            throw new ArgumentException("A select needs at least one case; with no case and no timeout it would wait forever.", nameof(cases));
+            Current = current;
+            Blocking = blocking;
+            Timeout = timeout;
+            CancellationToken = cancellationToken;
+        }
+    }
+
+    // Locks the one source of every case and runs the passes under it.
+    private static int LockedOnOneSource(ReadOnlySpan<SelectCase> cases, IWaitSource source, ref Run run)
+    {
+        source.MarkUsedBy(run.Current);
+        source.EnterGate();
+        try
+        {
+            return Passes(cases, ref run);
+        }
+        finally
+        {
+            source.ExitGate();
+        }
+    }
+
+    // Locks the distinct sources in one global order (source id), as Go's sellock does, and runs the passes under them.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int LockedAcrossSources(ReadOnlySpan<SelectCase> cases, ref Run run)
+    {
+        CaseOrder slots = default;
+        Span<int> order = cases.Length <= StackLimit ? ((Span<int>)slots)[..cases.Length] : new int[cases.Length];
+        SortBySource(cases, order, run.Current);
+        LockAll(cases, order);
+        try
+        {
+            return Passes(cases, ref run);
+        }
+        finally
+        {
+            UnlockAll(cases, order);
+        }
+    }
+
+    /// <summary>
+    /// The passes of a select, under the locks of all its sources: returns the index of the case that fired (with
+    /// <see cref="Run.Partner"/> to wake), or -1 with <see cref="Run.Waiter"/> set if it parked on every case, or -1
+    /// alone (nothing ready and no wait: the default case, a zero timeout). No wait is begun if it throws.
+    /// </summary>
+    private static int Passes(ReadOnlySpan<SelectCase> cases, ref Run run)
+    {
+        Tasklet? current = run.Current;
+        bool small = cases.Length <= StackLimit;
+        CaseFlags enabledFlags = default;
+        CaseFlags readyFlags = default;
+        Span<bool> enabledAt = small ? ((Span<bool>)enabledFlags)[..cases.Length] : new bool[cases.Length];
+        Span<bool> isReady = small ? ((Span<bool>)readyFlags)[..cases.Length] : new bool[cases.Length];
+
+        // Each case's IsEnabled, read once: the passes below, the registrations' count and the enqueue agree on it
+        // even if a user flips it from another thread meanwhile (misuse, documented; it must not corrupt a queue).
+        // In use: exact under the locks (a case is registered, and unlinked, only under its source's lock). A case
+        // whose select was ended but has not consumed its outcome is still in use: a partner may have written its Value.
+        int enabled = 0;
+        for (int i = 0; i < cases.Length; i++)
+        {
+            SelectCase c = cases[i];
+            if (!c._disabled)
+            {
+                if (c.IsInUse)
+                {
+                    ThrowCaseInUse(i);
+                }
+
+                enabledAt[i] = true;
+                enabled++;
+            }
+        }
+
+        // Pass 1: count the ready cases, pick one uniformly at random, and execute it. Under the locks, buffers,
+        // errors and close cannot change, but a partner node counted as live can be claimed at any moment by a
+        // kill, a timeout, a cancellation or a partner on another source of its select (none of them holds our
+        // locks). Then the case does not take effect (TryExecuteLocked returns false, having dropped the claimed
+        // nodes), and the count is taken again. Each failure drops at least one node, so this ends.
+        while (enabled != 0)
+        {
+            int ready = 0;
+            for (int i = 0; i < cases.Length; i++)
+            {
+                bool r = enabledAt[i] && cases[i].IsReadyLocked(); // a disabled case is never ready
+                isReady[i] = r;
+                ready += r ? 1 : 0;
+            }
+
+            if (ready == 0)
+            {
+                break;
+            }
+
+            int pick = ready == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(ready) : Random.Shared.Next(ready);
+            int chosen = 0;
+            for (int i = 0; i < cases.Length; i++)
+            {
+                if (isReady[i] && pick-- == 0)
+                {
+                    chosen = i;
+                    break;
+                }
+            }
+
+            if (cases[chosen].TryExecuteLocked(out run.Partner))
+            {
+                return chosen;
+            }
+        }
+
+        if (!run.Blocking || run.Timeout == TimeSpan.Zero)
+        {
+            return -1; // the default case, or a zero timeout: no wait
+        }
+
+        if (enabled == 0 && run.Timeout == Timeout.InfiniteTimeSpan && !run.CancellationToken.CanBeCanceled)
+        {
+            // Go blocks such a select forever; nothing could ever end it here, so it is refused, as a select with no
+            // case is. No wait was begun: the caller leaves the locks.
+            ThrowHelper.ThrowInvalidOperation(Strings.AllCasesDisabled);
+        }
+
+        // Everything that can fail (renting a waiter, room for the registrations) before BeginWait: a throw here
+        // leaves the locks by the caller's finally with no wait begun.
+        Waiter waiter = RentWaiter(current, enabled);
+
+        // Pass 2: park on every case. Nothing from BeginWait on can throw: the waiter was rented and sized, and no
+        // case is queued (checked above under the same locks).
+        // Cases are queued from a random start: the order decides which of two cases on one channel a partner meets
+        // first, and a fixed order would always hand it the same one (Go's TestPseudoRandomSend).
+        int start = cases.Length == 1 ? 0 : current is not null ? current.Scheduler.NextRandom(cases.Length) : Random.Shared.Next(cases.Length);
+        long generation = waiter.BeginWait(WaitKind.Select);
+        for (int k = 0, i = start; k < cases.Length; k++, i = i + 1 == cases.Length ? 0 : i + 1)
+        {
+            if (!enabledAt[i])
+            {
+                continue; // never waits: Go's nil channel
+            }
+
+            cases[i].EnqueueLocked(waiter, generation, i);
+            waiter.AddRegistration(cases[i]);
+        }
+
+        run.Waiter = waiter;
+        run.Generation = generation;
+        return -1;
+    }
+
+    /// <summary>The waiter to park on, with room for <paramref name="registrations"/>; nothing rented is kept if sizing fails.</summary>
+    private static Waiter RentWaiter(Tasklet? current, int registrations)
+    {
+        Waiter waiter = Waiter.ForParty(current);
+        try
+        {
+            waiter.ReserveRegistrations(registrations);
+        }
+        catch
+        {
+            waiter.ReleaseUnused(); // no wait was begun
+            throw;
+        }
+
+        return waiter;
+    }
+
+    /// <summary>
+    /// The end of a select whose partner the source's preference switches to (woken to the front of the run queue):
+    /// the caller yields, and its select completes with <paramref name="fired"/> when it runs again.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static TaskletOp<int> SwitchToPartner(SelectCase firedCase, int fired, Tasklet current)
+    {
+        Waiter self = current.YieldCore(WaitKind.Yield);
+        self.SetOutcome(fired, null);
+        // The fired case belongs to this select until the yield's result is consumed: a select that runs meanwhile
+        // (the partner, switched to first) must find it in use, or it would overwrite its Value.
+        IWaitSource source = firedCase.Source;
+        source.EnterGate();
+        firedCase._waiter = self;
+        firedCase._generation = self.Generation;
+        source.ExitGate();
+        return new TaskletOp<int>(self, (short)self.Generation);
+    }
+
+    [DoesNotReturn]
+    private static void ThrowCaseInUse(int index)
+        => throw new InvalidOperationException($"Case {index} is in use by another select that has not finished. A case object can take part in one select at a time.");
+
+    /// <summary>
+    /// Checks the cases (at least one unless a timeout ends the wait, at most <see cref="Waiter.MaxRegistrations"/>,
+    /// none null, none twice) and returns the source they all share, or null if they do not share one or there is no case.
+    /// </summary>
+    private static IWaitSource? Validate(ReadOnlySpan<SelectCase> cases, bool blocking, TimeSpan timeout)
+    {
+        if (cases.IsEmpty)
+        {
+            if (blocking && timeout == Timeout.InfiniteTimeSpan)
+            {
+                throw new ArgumentException("A select needs at least one case; with no case and no timeout it would wait forever.", nameof(cases));
+            }
+
+            return null;
         }
 
         if (cases.Length > Waiter.MaxRegistrations)
@@ -496,7 +600,8 @@ public static class Select
             throw new ArgumentException($"A select takes at most {Waiter.MaxRegistrations} cases (Go's limit too); it got {cases.Length}. Split the channels over several tasklets.", nameof(cases));
         }
 
-        for (int i = 0; i < cases.Length; i++)
+        IWaitSource? single = (cases[0] ?? throw new ArgumentException("Case 0 is null.", nameof(cases))).Source;
+        for (int i = 1; i < cases.Length; i++)
         {
             SelectCase c = cases[i] ?? throw new ArgumentException($"Case {i} is null.", nameof(cases));
             for (int j = 0; j < i; j++)
@@ -506,27 +611,14 @@ public static class Select
                     throw new ArgumentException($"Cases {j} and {i} are the same object; create one case per operation.", nameof(cases));
                 }
             }
-        }
-    }
 
-    /// <summary>The source of every case if they all share one; null if they do not, or if there is no case.</summary>
-    private static IWaitSource? SingleSource(ReadOnlySpan<SelectCase> cases)
-    {
-        if (cases.IsEmpty)
-        {
-            return null;
-        }
-
-        IWaitSource first = cases[0].Source;
-        for (int i = 1; i < cases.Length; i++)
-        {
-            if (!ReferenceEquals(cases[i].Source, first))
+            if (!ReferenceEquals(c.Source, single))
             {
-                return null;
+                single = null;
             }
         }
 
-        return first;
+        return single;
     }
 
     /// <summary>

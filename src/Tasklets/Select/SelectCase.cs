@@ -33,6 +33,17 @@ public abstract class SelectCase
     {
     }
 
+    /// <summary>For <see cref="SendCase{T}"/>: <paramref name="isSend"/> true.</summary>
+    private protected SelectCase(bool isSend)
+    {
+        _isSend = isSend;
+    }
+
+    // True for a SendCase<T> (and its internal subclasses): its channel unlinks it from its senders' queue, not its
+    // receivers' (Channel<T>.RemoveLocked). A field read instead of a type test against a class that is not sealed,
+    // which takes a call to the runtime's cast helper on every withdrawal.
+    internal readonly bool _isSend;
+
     /// <summary>
     /// Whether a select takes this case into account (default true). A disabled case is Go's nil channel in a select:
     /// it is never ready, never waits and never fires, while its index in the case list stays the same, so a loop can

@@ -12,10 +12,12 @@ namespace Tasklets;
 public class SendCase<T> : SelectCase
 {
     internal SendCase()
+        : base(isSend: true)
     {
     }
 
     internal SendCase(Channel<T> channel, T item)
+        : base(isSend: true)
     {
         _source = channel;
         Item = item;

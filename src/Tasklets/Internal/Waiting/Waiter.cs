@@ -210,7 +210,12 @@ internal abstract class Waiter : SynchronizationContext, IValueTaskSource, IValu
     public bool TryClaim(long generation)
     {
         long parked = (generation << 2) | PhaseParked;
-        return Interlocked.CompareExchange(ref _state, (generation << 2) | PhaseClaimed, parked) == parked;
+        // Test before the compare-and-swap: a wait leaves Parked(generation) only forward (Claimed, Completed, Idle,
+        // then a later generation), never back, so a read that sees any other state proves that the swap would fail;
+        // skipping it changes nothing but the cost of a locked instruction (a partner meets the stale nodes of a
+        // select's losing cases that way). A read that sees Parked decides nothing: the swap does.
+        return Volatile.Read(ref _state) == parked
+            && Interlocked.CompareExchange(ref _state, (generation << 2) | PhaseClaimed, parked) == parked;
     }
 
     /// <summary>Claims whatever wait is parked now (kill, deadline). Returns false when none is.</summary>
