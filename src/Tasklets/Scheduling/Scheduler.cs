@@ -475,10 +475,7 @@ public sealed partial class Scheduler : IDisposable
     {
         ArgumentNullException.ThrowIfNull(main);
         using var scheduler = new Scheduler(options);
-        Tasklet tasklet = scheduler.Go(main, "main");
-        scheduler.RunMain(tasklet);
-        tasklet.JoinAsync().GetAwaiter().GetResult();
-        scheduler.ThrowUnobservedFailures(final: true);
+        scheduler.RunMainToEnd(scheduler.Go(main, "main"));
     }
 
     /// <summary>Runs <paramref name="main"/> as a tasklet on a new scheduler and returns its result; see <see cref="Run(Func{Task}, SchedulerOptions?)"/>.</summary>
@@ -490,10 +487,52 @@ public sealed partial class Scheduler : IDisposable
     {
         ArgumentNullException.ThrowIfNull(main);
         using var scheduler = new Scheduler(options);
-        Tasklet<T> tasklet = scheduler.Go(main, "main");
-        scheduler.RunMain(tasklet);
-        T result = tasklet.Result;
-        scheduler.ThrowUnobservedFailures(final: true);
+        return scheduler.RunMainToEnd(scheduler.Go(main, "main"));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="main"/> as a tasklet on a new scheduler until it ends, its async body on the library's
+    /// builder (<see cref="TaskletTask"/>): an async lambda binds here rather than to
+    /// <see cref="Run(Func{Task}, SchedulerOptions?)"/>, with no change to the lambda; see that overload for the rest.
+    /// </summary>
+    /// <param name="main">The main tasklet's code: an async lambda or an <c>async TaskletTask</c> method.</param>
+    /// <param name="options">Scheduler options.</param>
+    /// <exception cref="Exception">The main tasklet's failure is rethrown as it is.</exception>
+    /// <exception cref="DeadlockException">Main and everything else blocked for good.</exception>
+    [OverloadResolutionPriority(1)]
+    public static void Run(Func<TaskletTask> main, SchedulerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        using var scheduler = new Scheduler(options);
+        scheduler.RunMainToEnd(scheduler.Go(main, "main"));
+    }
+
+    /// <summary>Runs <paramref name="main"/>, its async body on the library's builder, and returns its result; see <see cref="Run(Func{TaskletTask}, SchedulerOptions?)"/>.</summary>
+    /// <typeparam name="T">The result type.</typeparam>
+    /// <param name="main">The main tasklet's code.</param>
+    /// <param name="options">Scheduler options.</param>
+    /// <returns>Main's result.</returns>
+    [OverloadResolutionPriority(1)]
+    public static T Run<T>(Func<TaskletTask<T>> main, SchedulerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(main);
+        using var scheduler = new Scheduler(options);
+        return scheduler.RunMainToEnd(scheduler.Go(main, "main"));
+    }
+
+    // Run(main)'s whole run: main to its end, its failure rethrown, then the unobserved failures of the rest.
+    private void RunMainToEnd(Tasklet main)
+    {
+        RunMain(main);
+        main.JoinAsync().GetAwaiter().GetResult();
+        ThrowUnobservedFailures(final: true);
+    }
+
+    private T RunMainToEnd<T>(Tasklet<T> main)
+    {
+        RunMain(main);
+        T result = main.Result;
+        ThrowUnobservedFailures(final: true);
         return result;
     }
 
