@@ -432,6 +432,7 @@ public class TaskletBodyBuilderTests
         using var s = new Scheduler();
         var seen = new List<string?>();
         var fromThread = new TaskCompletionSource(TaskCreationOptions.None);
+        var waiting = new Channel<int>(1);
         Tasklet t = s.Go(async () =>
         {
             s_value.Value = "body";
@@ -443,22 +444,14 @@ public class TaskletBodyBuilderTests
             seen.Add("delay-cf:" + s_value.Value);
             await Task.Run(() => { });
             seen.Add("run:" + s_value.Value);
+            Assert.True(waiting.TrySend(1)); // in the same step as the await below: the partner runs after it suspended
             await fromThread.Task;
             seen.Add("tcs:" + s_value.Value);
         });
 
-        // Run until the body waits on the completion source (only that wait is left), then complete it on a thread of
-        // its own: the body's await is pending when it completes, so its continuation runs on that thread.
-        s.Go(async () =>
-        {
-            while (seen.Count < 3)
-            {
-                await Tasklet.Yield();
-            }
-
-            var completer = new Thread(() => fromThread.SetResult());
-            completer.Start();
-        });
+        // Once the body waits on the completion source, complete it on a thread of its own: the body's await is
+        // pending when it completes, so its continuation runs on that thread.
+        s.Go(() => CompleteOnAThreadWhenSignalled(waiting, fromThread));
         s.Run();
         Assert.Equal(["delay:body", "delay-cf:body", "run:body", "tcs:body"], seen);
         Assert.Null(t.Exception);
@@ -550,6 +543,7 @@ public class TaskletBodyBuilderTests
         var where = new List<(string Await, int Thread, bool IsCurrent)>();
         var fromThread = new TaskCompletionSource(TaskCreationOptions.None);
         var fromThreadConfigured = new TaskCompletionSource(TaskCreationOptions.None);
+        var waiting = new Channel<int>(1);
         Tasklet? self = null;
         self = s.Go(async () =>
         {
@@ -564,8 +558,10 @@ public class TaskletBodyBuilderTests
             await Task.Delay(1).ConfigureAwait(false);
 #pragma warning restore TASKLET001
             where.Add(("Delay cf", Environment.CurrentManagedThreadId, ReferenceEquals(Tasklet.Current, self)));
+            Assert.True(waiting.TrySend(1)); // in the same step as the await below: the partner runs after it suspended
             await fromThread.Task;
             where.Add(("tcs", Environment.CurrentManagedThreadId, ReferenceEquals(Tasklet.Current, self)));
+            Assert.True(waiting.TrySend(2));
 #pragma warning disable TASKLET001 // the await under test: a body on the builder stays on its scheduler anyway
             await fromThreadConfigured.Task.ConfigureAwait(false);
 #pragma warning restore TASKLET001
@@ -574,8 +570,8 @@ public class TaskletBodyBuilderTests
         s.Go(async () =>
         {
             // Each completion source is completed on a thread of its own once the body is waiting on it.
-            await CompleteOnAThreadWhen(() => where.Count == 4, fromThread);
-            await CompleteOnAThreadWhen(() => where.Count == 5, fromThreadConfigured);
+            await CompleteOnAThreadWhenSignalled(waiting, fromThread);
+            await CompleteOnAThreadWhenSignalled(waiting, fromThreadConfigured);
         });
         s.Run();
         Assert.Null(self.Exception);
@@ -787,13 +783,12 @@ public class TaskletBodyBuilderTests
         seen.Add("helper-after-awaits:" + s_value.Value);
     }
 
-    // From a tasklet: waits (yielding) until the condition holds, then completes the source on a new OS thread.
-    private static async Task CompleteOnAThreadWhen(Func<bool> condition, TaskCompletionSource source)
+    // From a tasklet: parks until the body signals (in the step in which it awaits the source), then completes the
+    // source on a new OS thread. It parks instead of polling, so that a body gone wrong ends the run (a failure, or a
+    // deadlock report) instead of leaving it spinning.
+    private static async Task CompleteOnAThreadWhenSignalled(Channel<int> signal, TaskCompletionSource source)
     {
-        while (!condition())
-        {
-            await Tasklet.Yield();
-        }
+        await signal.ReceiveAsync();
 
         var completer = new Thread(() => source.SetResult());
         completer.Start();
