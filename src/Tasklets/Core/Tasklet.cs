@@ -1006,7 +1006,7 @@ public partial class Tasklet
         if (!_scheduler.RunBodyStart(this, body))
         {
             // The delegate returned without starting an async TaskletTask method (`() => default`): nothing ran.
-            _task = Task.FromException(new InvalidOperationException(Strings.TaskletTaskNotStarted));
+            _task = FailedOutcome(new InvalidOperationException(Strings.TaskletTaskNotStarted));
         }
 
         return _task;
@@ -1015,8 +1015,17 @@ public partial class Tasklet
     /// <summary>The builder's SetResult: the body returned. Scheduler thread, in the body's step.</summary>
     internal void SetBodyCompleted(Task outcome) => _task = outcome;
 
-    /// <summary>The builder's SetException: the body threw. Scheduler thread, in the body's step.</summary>
-    internal void SetBodyFailed(Exception exception) => _task = Task.FromException(exception);
+    /// <summary>
+    /// The builder's SetException: the body threw; also a delegate that threw before it started the body
+    /// (<see cref="Scheduler.RunBodyStart"/>). Scheduler thread, in the body's step.
+    /// </summary>
+    internal void SetBodyFailed(Exception exception) => _task = FailedOutcome(exception);
+
+    /// <summary>
+    /// A faulted task of this tasklet's outcome type: a <see cref="Task{TResult}"/> for a <see cref="Tasklet{T}"/>,
+    /// whose Result casts its outcome to one (a plain faulted Task made it throw InvalidCastException).
+    /// </summary>
+    private protected virtual Task FailedOutcome(Exception exception) => Task.FromException(exception);
 
     /// <summary>The builder's SetException for a body with a result.</summary>
     internal void SetBodyFailed<T>(Exception exception) => _task = Task.FromException<T>(exception);

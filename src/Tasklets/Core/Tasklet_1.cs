@@ -52,6 +52,9 @@ public sealed partial class Tasklet<T> : Tasklet
     {
     }
 
+    /// <inheritdoc/>
+    private protected override Task FailedOutcome(Exception exception) => Task.FromException<T>(exception);
+
     internal override Task InvokeBody()
     {
         Delegate start = TakeBody();
