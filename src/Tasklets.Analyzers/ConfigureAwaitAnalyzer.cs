@@ -57,7 +57,11 @@ internal sealed class ConfigureAwaitAnalyzer : TaskletBodyAnalyzer
             {
                 var properties = ImmutableDictionary<string, string?>.Empty.Add(TaskletDiagnostics.FixKey, fix);
                 body.Report(Diagnostic.Create(
-                    TaskletDiagnostics.ConfigureAwait, Location(invocation), properties, "ConfigureAwait(" + argument.Value.Syntax + ")"));
+                    TaskletDiagnostics.ConfigureAwait,
+                    Location(invocation),
+                    properties,
+                    "ConfigureAwait(" + argument.Value.Syntax + ")",
+                    body.OnLibraryBuilder ? TaskletDiagnostics.ConfigureAwaitCostsAPost : TaskletDiagnostics.ConfigureAwaitLeaves));
                 return;
             }
         }

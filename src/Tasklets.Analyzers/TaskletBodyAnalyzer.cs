@@ -116,6 +116,17 @@ internal sealed class TaskletBody
     /// <summary>The body is an async lambda or method: a fix may insert an await.</summary>
     public bool IsAsync { get; }
 
+    /// <summary>
+    /// The body runs on the library's builder: a lambda or method returning TaskletTask or TaskletTask&lt;T&gt;, which
+    /// brings every await back to its scheduler (docs/semantics.md, "Tasklet bodies on the library's builder").
+    /// </summary>
+    public bool OnLibraryBuilder => Root.Parent switch
+    {
+        IAnonymousFunctionOperation lambda => Known.IsTaskletTask(lambda.Symbol.ReturnType),
+        IMethodBodyOperation or ILocalFunctionOperation => Root.SemanticModel?.GetEnclosingSymbol(Root.Syntax.SpanStart) is IMethodSymbol method && Known.IsTaskletTask(method.ReturnType),
+        _ => false,
+    };
+
     public KnownSymbols Known { get; }
 
     public CancellationToken CancellationToken => _context.CancellationToken;

@@ -34,14 +34,20 @@ internal static class TaskletDiagnostics
     private const string Reliability = "Reliability";
     private const string Usage = "Usage";
 
+    /// <summary>TASKLET001's second argument for a body on the standard builder (an async Task lambda or method).</summary>
+    public const string ConfigureAwaitLeaves = "moves the rest of this tasklet body off its scheduler: after the await it runs on a thread-pool thread, in parallel with the scheduler's other tasklets";
+
+    /// <summary>TASKLET001's second argument for a body on the library's builder (a lambda bound to Func&lt;TaskletTask&gt;).</summary>
+    public const string ConfigureAwaitCostsAPost = "does nothing useful in this tasklet body: the library's builder brings the body back to its scheduler anyway, one post later (in an async Task method it awaits, the same call would leave the scheduler)";
+
     public static readonly DiagnosticDescriptor ConfigureAwait = new(
         ConfigureAwaitId,
         title: "Do not use ConfigureAwait(false) in a tasklet body",
-        messageFormat: "'{0}' moves the rest of this tasklet body off its scheduler: after the await it runs on a thread-pool thread, in parallel with the scheduler's other tasklets; await without ConfigureAwait",
+        messageFormat: "'{0}' {1}; await without ConfigureAwait",
         Reliability,
         DiagnosticSeverity.Warning,
         isEnabledByDefault: true,
-        description: "A tasklet's continuations run on its scheduler because the scheduler installs a SynchronizationContext. ConfigureAwait(false) (or ConfigureAwaitOptions without ContinueOnCapturedContext) ignores that context, so the code after the await leaves the scheduler: it runs on the thread pool, no longer one tasklet at a time, and the cooperative guarantee is gone.",
+        description: "A tasklet's continuations run on its scheduler because the scheduler installs a SynchronizationContext. ConfigureAwait(false) (or ConfigureAwaitOptions without ContinueOnCapturedContext) ignores that context, so in an async Task method the code after the await leaves the scheduler: it runs on the thread pool, no longer one tasklet at a time, and the cooperative guarantee is gone. An async lambda given to Go runs on the library's builder, which brings it back to its scheduler; there the call only costs a post.",
         helpLinkUri: HelpLink(ConfigureAwaitId));
 
     public static readonly DiagnosticDescriptor BlockingCall = new(
