@@ -46,8 +46,11 @@ public partial class Tasklet
     internal byte _lifecycle;
     internal Task? _task;
 
-    // The ExecutionContext of the spawner (null if it suppressed the flow), until the start: the body starts in it.
-    private ExecutionContext? _startContext;
+    // Until the start: the ExecutionContext of the spawner (null if it suppressed the flow), which the body starts in.
+    // After it, for a body on the library's builder: the body's own, recorded at each suspension (TaskletBody.Box)
+    // and installed at each resumption (TaskletBodyBox.Resume); one field for both, 8 B per tasklet less. Written and
+    // read on the scheduler thread once the tasklet runs; before, the spawn publishes it with the tasklet.
+    internal ExecutionContext? _context;
     internal bool _observed;
     internal bool _inForeignWait;
     internal int _atomicDepth;
@@ -67,7 +70,7 @@ public partial class Tasklet
 
         Id = Interlocked.Increment(ref s_nextId);
         _waiter = new TaskletWaiter(this);
-        _startContext = ExecutionContext.Capture(); // the spawner's AsyncLocals, Activity, logging scopes: as Task.Run
+        _context = ExecutionContext.Capture(); // the spawner's AsyncLocals, Activity, logging scopes: as Task.Run
     }
 
     /// <summary>The tasklet running on this thread, or null outside tasklets.</summary>
@@ -961,8 +964,8 @@ public partial class Tasklet
     /// </summary>
     internal Task InvokeBodyInStartContext()
     {
-        ExecutionContext? context = _startContext;
-        _startContext = null;
+        ExecutionContext? context = _context;
+        _context = null;
         if (context is null)
         {
             return InvokeBody();

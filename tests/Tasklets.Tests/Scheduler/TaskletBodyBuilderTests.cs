@@ -16,7 +16,10 @@ public class TaskletBodyBuilderTests
     private static readonly AsyncLocal<string?> s_value = new();
 
     private static readonly FieldInfo s_body = typeof(Tasklet).GetField("_body", BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly FieldInfo s_foreignContinuation = typeof(TaskletBodyBox).GetField("_foreignContinuation", BindingFlags.Instance | BindingFlags.NonPublic)!;
+    // The body's foreign continuation lives in its tasklet's cold state (made at the first foreign await).
+    private static readonly FieldInfo s_cold = typeof(Tasklet).GetField("_cold", BindingFlags.Instance | BindingFlags.NonPublic)!;
+
+    private static Action? ForeignContinuationOf(TaskletBodyBox box) => ((TaskletColdState?)s_cold.GetValue(box.Owner))?.BodyForeignContinuation;
 
     // ---------------------------------------------------------------- binding
 
@@ -679,7 +682,7 @@ public class TaskletBodyBuilderTests
         {
             // FIFO: runs after the yielder's first step, before its resume.
             stored = yielder._waiter.AwaiterForDebugger;
-            foreign = stored is TaskletBodyBox box ? s_foreignContinuation.GetValue(box) : "no box";
+            foreign = stored is TaskletBodyBox box ? ForeignContinuationOf(box) : "no box";
             await Tasklet.Yield();
         });
         s.Run();
@@ -705,7 +708,7 @@ public class TaskletBodyBuilderTests
             }
 
             var box = Assert.IsAssignableFrom<TaskletBodyBox>(t._waiter.AwaiterForDebugger);
-            Assert.NotNull(s_foreignContinuation.GetValue(box)); // made for Task.Run's awaiter
+            Assert.NotNull(ForeignContinuationOf(box)); // made for Task.Run's awaiter
             await c.SendAsync(1);
         });
         s.Run();
@@ -761,7 +764,7 @@ public class TaskletBodyBuilderTests
     {
         var box = Assert.IsAssignableFrom<TaskletBodyBox>(tasklet._waiter.AwaiterForDebugger);
         Assert.Same(tasklet, box.Owner);
-        Assert.Null(s_foreignContinuation.GetValue(box));
+        Assert.Null(ForeignContinuationOf(box));
     }
 
     private static async TaskletTask HelperWrittenAsTaskletTask() => await Tasklet.Yield();

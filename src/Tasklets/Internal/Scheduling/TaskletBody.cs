@@ -49,7 +49,7 @@ internal static class TaskletBody
             box = CreateBox(ref owner, ref stateMachine);
         }
 
-        box.Context = ExecutionContext.Capture();
+        box.Owner._context = ExecutionContext.Capture(); // the body's, kept in its tasklet (see Tasklet._context)
         return box;
     }
 
@@ -111,17 +111,12 @@ internal abstract class TaskletBodyBox
 {
     private static readonly SendOrPostCallback s_resume = static s => ((TaskletBodyBox)s!).Resume();
 
-    // Any awaiter that is not the tasklet's own wait; created on the first such await.
-    private Action? _foreignContinuation;
-
     /// <summary>The tasklet this body belongs to.</summary>
     public Tasklet Owner = null!;
 
-    /// <summary>The thread's ExecutionContext at the last suspension (null if its flow was suppressed): the body's.</summary>
-    public ExecutionContext? Context;
-
     /// <summary>The continuation given to foreign awaiters: it resumes the body only as a step of its tasklet.</summary>
-    public Action ForeignContinuation => _foreignContinuation ??= OnForeignCompleted;
+    /// <remarks>Kept in the tasklet's cold state, made at the first foreign await: most bodies never make one.</remarks>
+    public Action ForeignContinuation => Owner.Cold.BodyForeignContinuation ??= OnForeignCompleted;
 
     /// <summary>
     /// Resumes the body. Scheduler thread, in a step of <see cref="Owner"/>: from its waiter's wake-up, or from a
@@ -132,7 +127,7 @@ internal abstract class TaskletBodyBox
         // Between steps the thread holds the scheduler's loop context: every step gives it back (RunPosted, the
         // runtime's boxes through RunInternal, and this method below). So the body's is installed only if it differs.
         ExecutionContext? loop = Owner.Scheduler.LoopContext;
-        ExecutionContext? context = Context;
+        ExecutionContext? context = Owner._context;
         if (context is not null && !ReferenceEquals(context, loop))
         {
             ExecutionContext.Restore(context);

@@ -17,6 +17,13 @@ internal sealed class TaskletColdState
     /// <summary>The name given at spawn, or null.</summary>
     public string? Name;
 
+    /// <summary>
+    /// The continuation a body on the library's builder gives to foreign awaiters (<see cref="TaskletBodyBox.ForeignContinuation"/>):
+    /// made at the body's first foreign await, here rather than in the box, since most bodies await only the library's
+    /// operations. Scheduler thread only (a body suspends nowhere else).
+    /// </summary>
+    public Action? BodyForeignContinuation;
+
     /// <summary>The exception the tasklet died with (its failure, or the exit of a kill); null while alive or after a clean end.</summary>
     public Exception? Exception;
 
