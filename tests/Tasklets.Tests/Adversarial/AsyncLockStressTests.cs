@@ -24,6 +24,7 @@ public class AsyncLockStressTests(ITestOutputHelper output)
     private const int OsThreadAcquisitions = 1_500;
     private const int PoolAcquisitions = 1_500;
     private const int WorkersPerScheduler = 3;
+    private const int MinAcquisitions = 1_000;
     private static readonly TimeSpan s_hangGuard = TimeSpan.FromSeconds(60);
 
     [Fact]
@@ -69,7 +70,10 @@ public class AsyncLockStressTests(ITestOutputHelper output)
         output.WriteLine($"acquisitions {rig.Acquisitions}, kills {rig.Kills}, cancels {rig.Cancels}");
         Assert.Equal(0, rig.Violations);
         Assert.Equal(rig.Acquisitions, rig.PlainCounter);
-        Assert.True(rig.Acquisitions > BudgetPerScheduler, $"only {rig.Acquisitions} acquisitions");
+        // A floor on progress, so that the stress cannot pass by acquiring nearly nothing. Not the budget itself: the
+        // attempts that a kill, a timeout, a cancellation or a failed TryLock ends do not acquire, and how many do
+        // depends on how the threads interleave (3,019 of the 11,000 attempts once, with 206,781 kills, in CI).
+        Assert.True(rig.Acquisitions >= MinAcquisitions, $"only {rig.Acquisitions} acquisitions");
         Assert.False(rig.Lock.IsLocked, "the lock ended held: " + rig.Lock.Describe());
         Assert.Null(rig.Lock.Owner);
         Assert.True(rig.Lock.TryLock(out AsyncLock.Releaser last), "a fresh TryLock must succeed");
