@@ -215,10 +215,7 @@ public sealed partial class Scheduler : IDisposable
     public Tasklet Go(Func<Task> body, string? name, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var tasklet = new Tasklet(this, body, name);
-        tasklet.KillOn(cancellationToken);
-        Spawn(tasklet);
-        return tasklet;
+        return Spawn(new Tasklet(this, body, name), cancellationToken);
     }
 
     /// <summary>Spawns a tasklet that produces a result, killed by <paramref name="cancellationToken"/>; see <see cref="Go(Func{Task}, string?, CancellationToken)"/>.</summary>
@@ -231,10 +228,7 @@ public sealed partial class Scheduler : IDisposable
     public Tasklet<T> Go<T>(Func<Task<T>> body, string? name, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var tasklet = new Tasklet<T>(this, body, name);
-        tasklet.KillOn(cancellationToken);
-        Spawn(tasklet);
-        return tasklet;
+        return Spawn(new Tasklet<T>(this, body, name), cancellationToken);
     }
 
     /// <summary>
@@ -267,10 +261,7 @@ public sealed partial class Scheduler : IDisposable
     public Tasklet Go(Func<TaskletTask> body, string? name, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var tasklet = new Tasklet(this, body, name);
-        tasklet.KillOn(cancellationToken);
-        Spawn(tasklet);
-        return tasklet;
+        return Spawn(new Tasklet(this, body, name), cancellationToken);
     }
 
     /// <summary>Spawns a tasklet that produces a result, its async body on the library's builder, killed by <paramref name="cancellationToken"/>.</summary>
@@ -284,7 +275,13 @@ public sealed partial class Scheduler : IDisposable
     public Tasklet<T> Go<T>(Func<TaskletTask<T>> body, string? name, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var tasklet = new Tasklet<T>(this, body, name);
+        return Spawn(new Tasklet<T>(this, body, name), cancellationToken);
+    }
+
+    // Go's common end: the token's kill registered before the tasklet is published, then the spawn.
+    private TTasklet Spawn<TTasklet>(TTasklet tasklet, CancellationToken cancellationToken)
+        where TTasklet : Tasklet
+    {
         tasklet.KillOn(cancellationToken);
         Spawn(tasklet);
         return tasklet;
