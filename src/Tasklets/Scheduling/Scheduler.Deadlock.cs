@@ -232,6 +232,16 @@ public sealed partial class Scheduler
             return;
         }
 
+        // Nothing alive is not stuck: the loop came here only because a keep-alive hold was held when it looked, and
+        // the hold was released since (the read above). Going round again, the loop sees no hold and returns. Counted
+        // as stuck instead, a scheduler of no tasklet was declared deadlocked ("0 tasklet(s) are blocked",
+        // KeepAliveReleaseStressTests). Nothing alive here means nothing can block again before the loop's own check:
+        // only this thread runs tasklets, and a post from outside makes the loop drain it first.
+        if (_aliveCount == 0)
+        {
+            return;
+        }
+
         // Stuck: only a scheduler of its group can still end its tasklets' waits (or the verdict comes).
         if (WaitStuck(spinCandidate: spinApplies && InGroupWithOthers))
         {
